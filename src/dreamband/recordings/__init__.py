@@ -1,0 +1,1 @@
+"""Recordings: file formats, the crash-safe recorder, import/export, replay data, reports."""

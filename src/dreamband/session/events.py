@@ -1,0 +1,164 @@
+"""Typed events that the session engine publishes to its sinks (UI, recorder, log, network).
+
+Every event carries ``time``: the data's own clock in seconds since the session start
+(sample index / sfreq), never the wall clock, so a replayed night gives the same events at
+the same times as it did live. ``to_dict()`` gives a JSON-ready dict (used by the event log).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from dreamband.firmware_bridge.chunk import StreamChunk
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    return value
+
+
+@dataclass(frozen=True)
+class Event:
+    """Base of all session events."""
+
+    kind: ClassVar[str] = "event"
+    time: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict with a ``"kind"`` key."""
+        out = {"kind": self.kind}
+        for f in dataclasses.fields(self):
+            if f.name == "chunk":
+                continue
+            out[f.name] = _jsonable(getattr(self, f.name))
+        return out
+
+
+@dataclass(frozen=True)
+class SessionStarted(Event):
+    """The session began. ``info`` holds board, montage, rates, start time (ISO, with zone)."""
+
+    kind: ClassVar[str] = "session_started"
+    info: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SessionEnded(Event):
+    """The session ended; ``reason`` says why (user stop, max length, source finished...)."""
+
+    kind: ClassVar[str] = "session_ended"
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class SamplesArrived(Event):
+    """New samples (for traces and the recorder). Not written to the event log."""
+
+    kind: ClassVar[str] = "samples"
+    chunk: StreamChunk | None = None
+
+
+@dataclass(frozen=True)
+class EpochStaged(Event):
+    """A 30-s epoch was staged.
+
+    ``stage`` is -1 when quality said the epoch cannot be staged; ``probabilities`` has one
+    value per stage (W, N1, N2, N3, REM), NaN when unstaged.
+    """
+
+    kind: ClassVar[str] = "epoch"
+    epoch_index: int = 0
+    onset: float = 0.0
+    stage: int = -1
+    probabilities: tuple[float, ...] = ()
+    confidence: float = float("nan")
+    quality_ok: bool = True
+    quality_reasons: tuple[str, ...] = ()
+    features: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class QualityChanged(Event):
+    """A channel's quality changed (``status``: good / noisy / railed / flat / off-head / lost)."""
+
+    kind: ClassVar[str] = "quality"
+    channel: str = ""
+    status: str = "good"
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class StateChanged(Event):
+    """The night's state after an epoch; ``state`` is a snapshot dict of the NightState."""
+
+    kind: ClassVar[str] = "state"
+    plain: str = ""
+    state: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TriggerFired(Event):
+    """A wake trigger or cue fired.
+
+    ``policy`` names the policy (smart_alarm, nightmare_wake, dream_report, rem_cue,
+    safety_max_length, safety_signal_lost ...); ``evidence`` holds the numbers behind it.
+    """
+
+    kind: ClassVar[str] = "trigger"
+    policy: str = ""
+    action: str = ""
+    intensity: float = 0.0
+    reason: str = ""
+    evidence: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ActionUpdate(Event):
+    """An action ramped, escalated or stopped (``phase``: ramp / escalate / stop)."""
+
+    kind: ClassVar[str] = "action"
+    policy: str = ""
+    phase: str = ""
+    intensity: float = 0.0
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Dropout(Event):
+    """The stream's own trouble: dropout, reconnect attempt, reconnected, gap, ended."""
+
+    kind: ClassVar[str] = "stream"
+    stream_kind: str = ""
+    message: str = ""
+    details: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MarkerInserted(Event):
+    """A marker went into the stream (trigger events, user marks)."""
+
+    kind: ClassVar[str] = "marker"
+    value: float = 0.0
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class LogMessage(Event):
+    """A line for the person running the session (settings changes, safety overrides...)."""
+
+    kind: ClassVar[str] = "log"
+    level: str = "info"
+    message: str = ""

@@ -1,0 +1,1 @@
+"""PyQtGraph views over a session. The only package that imports Qt."""
