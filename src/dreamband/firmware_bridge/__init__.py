@@ -3,6 +3,12 @@
 Knows nothing about sleep staging.
 """
 
-from dreamband.firmware_bridge.chunk import ChannelType, Source, StreamChunk, StreamEvent, StreamStats
+from dreamband.firmware_bridge.chunk import (
+    ChannelType,
+    Source,
+    StreamChunk,
+    StreamEvent,
+    StreamStats,
+)
 
 __all__ = ["ChannelType", "Source", "StreamChunk", "StreamEvent", "StreamStats"]
