@@ -38,3 +38,18 @@ def test_python_dash_m_runs():
     )
     assert out.returncode == 0, out.stderr
     assert "live" in out.stdout and "replay" in out.stdout
+
+
+def test_readme_quick_start_has_two_commands_and_ci_runs_the_test_one():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    readme = (root / "README.md").read_text()
+    quick = readme.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    blocks = [b.split("\n", 1)[1].strip() for b in quick.split("```bash")[1:]]
+    blocks = [b.split("```", 1)[0].strip() for b in blocks]
+    assert len(blocks) == 2, blocks
+    assert "dreamband live" in blocks[0]
+    assert "pytest" in blocks[1]
+    ci = (root / ".ci" / "run").read_text()
+    assert "python -m pytest -q" in ci and "pytest -q" in blocks[1]
