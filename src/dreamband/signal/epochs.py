@@ -1,0 +1,185 @@
+"""Cut a stream into 30-s epochs as they complete, and resample each to 100 Hz volts for staging."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+
+import numpy as np
+from scipy import signal as sps
+
+
+@dataclass(frozen=True)
+class Epoch:
+    """One completed epoch.
+
+    Attributes
+    ----------
+    index : int
+        Epoch number counted from the first sample of the stream (0, 1, 2 ...).
+    onset_s : float
+        Session time of the epoch's first sample, seconds.
+    data_uv : ndarray, shape (n_channels, n_native)
+        The samples at the native rate, microvolts (NaN where samples were lost).
+    staging_v : ndarray, shape (n_channels, 3000)
+        The same 30 s resampled to 100 Hz, in volts (lost samples interpolated linearly).
+    sfreq : float
+        Native sampling rate, Hz.
+    """
+
+    index: int
+    onset_s: float
+    data_uv: np.ndarray
+    staging_v: np.ndarray
+    sfreq: float
+
+    @property
+    def nan_fraction(self) -> np.ndarray:
+        """Fraction of lost (NaN) samples per channel, shape (n_channels,)."""
+        return np.mean(~np.isfinite(self.data_uv), axis=1)
+
+
+def _fill_nans(x: np.ndarray) -> np.ndarray:
+    """Linearly interpolate non-finite samples per row (a row with no finite sample stays NaN)."""
+    bad = ~np.isfinite(x)
+    if not bad.any():
+        return x
+    x = x.copy()
+    t = np.arange(x.shape[1])
+    for c in np.flatnonzero(bad.any(axis=1)):
+        good = ~bad[c]
+        if good.any():
+            x[c, bad[c]] = np.interp(t[bad[c]], t[good], x[c, good])
+    return x
+
+
+def resample_to_staging(data_uv: np.ndarray, sfreq: float, staging_sfreq: float = 100.0) -> np.ndarray:
+    """Resample an epoch (n_ch, n) in µV at ``sfreq`` to volts at ``staging_sfreq`` (polyphase).
+
+    Parameters
+    ----------
+    data_uv : ndarray, shape (n_channels, n_samples)
+        Microvolts at ``sfreq`` Hz. NaN samples are interpolated first.
+    sfreq, staging_sfreq : float
+        Hz.
+
+    Returns
+    -------
+    ndarray, shape (n_channels, round(n_samples * staging_sfreq / sfreq)), volts.
+    """
+    data_uv = np.asarray(data_uv, dtype=np.float64)
+    frac = Fraction(float(staging_sfreq) / float(sfreq)).limit_denominator(1000)
+    x = _fill_nans(data_uv)
+    n_out = int(round(x.shape[1] * float(staging_sfreq) / float(sfreq)))
+    if frac == 1:
+        y = x.copy()
+    else:
+        y = sps.resample_poly(x, frac.numerator, frac.denominator, axis=1)
+    if y.shape[1] < n_out:
+        y = np.pad(y, ((0, 0), (0, n_out - y.shape[1])), mode="edge")
+    return y[:, :n_out] * 1e-6
+
+
+class EpochBuffer:
+    """Collect streamed samples and emit each 30-s epoch when it completes.
+
+    Parameters
+    ----------
+    sfreq : float
+        Native sampling rate of the stream, Hz (any rate: 50, 100, 125, 200, 250, 256 ...).
+    n_channels : int
+        Rows of the pushed data.
+    epoch_s : float
+        Epoch length, seconds.
+    staging_sfreq : float
+        Rate of :attr:`Epoch.staging_v`, Hz (the staging features need 100).
+
+    Notes
+    -----
+    Epoch ``k`` covers samples ``[round(k * epoch_s * sfreq), round((k + 1) * epoch_s * sfreq))``,
+    so non-integer samples-per-epoch never drift.
+    """
+
+    def __init__(self, sfreq: float, n_channels: int, epoch_s: float = 30.0, staging_sfreq: float = 100.0) -> None:
+        if not np.isfinite(sfreq) or sfreq <= 0:
+            raise ValueError(f"sfreq must be a positive number of Hz, got {sfreq!r}.")
+        if int(n_channels) < 1:
+            raise ValueError(f"n_channels must be >= 1, got {n_channels!r}.")
+        if epoch_s <= 0 or staging_sfreq <= 0:
+            raise ValueError(f"epoch_s and staging_sfreq must be positive, got {epoch_s}, {staging_sfreq}.")
+        if sfreq * epoch_s < 2:
+            raise ValueError(f"An epoch of {epoch_s} s at {sfreq} Hz has fewer than 2 samples.")
+        self.sfreq = float(sfreq)
+        self.n_channels = int(n_channels)
+        self.epoch_s = float(epoch_s)
+        self.staging_sfreq = float(staging_sfreq)
+        self._pending: list[np.ndarray] = []
+        self._n_pending = 0
+        self._next_index = 0
+        self._consumed = 0  # samples before the pending buffer
+
+    def _bound(self, k: int) -> int:
+        return int(round(k * self.epoch_s * self.sfreq))
+
+    @property
+    def next_index(self) -> int:
+        """Index of the epoch being filled."""
+        return self._next_index
+
+    @property
+    def samples_seen(self) -> int:
+        """Total samples pushed so far."""
+        return self._consumed + self._n_pending
+
+    def reset(self) -> None:
+        """Drop the partial epoch and start counting from zero again."""
+        self._pending.clear()
+        self._n_pending = 0
+        self._next_index = 0
+        self._consumed = 0
+
+    def push(self, data_uv: np.ndarray) -> list[Epoch]:
+        """Add samples; return the epochs completed by them (possibly none).
+
+        Parameters
+        ----------
+        data_uv : ndarray, shape (n_channels, n_samples)
+            Microvolts at :attr:`sfreq`. NaN marks a lost sample.
+
+        Returns
+        -------
+        list of Epoch
+        """
+        data_uv = np.asarray(data_uv, dtype=np.float64)
+        if data_uv.ndim != 2 or data_uv.shape[0] != self.n_channels:
+            raise ValueError(f"Expected data of shape ({self.n_channels}, n_samples), got {data_uv.shape}.")
+        if data_uv.shape[1] == 0:
+            return []
+        self._pending.append(data_uv)
+        self._n_pending += data_uv.shape[1]
+        out: list[Epoch] = []
+        end = self._bound(self._next_index + 1)
+        if self._consumed + self._n_pending < end:
+            return out
+        buf = np.concatenate(self._pending, axis=1) if len(self._pending) > 1 else self._pending[0]
+        pos = 0
+        while True:
+            start = self._bound(self._next_index)
+            n = end - start
+            seg = buf[:, pos : pos + n]
+            staging = resample_to_staging(seg, self.sfreq, self.staging_sfreq)
+            n_stage = int(round(self.epoch_s * self.staging_sfreq))
+            if staging.shape[1] != n_stage:  # non-integer rates: stretch by one sample at most
+                staging = np.pad(staging, ((0, 0), (0, max(0, n_stage - staging.shape[1]))), mode="edge")[:, :n_stage]
+            out.append(Epoch(self._next_index, start / self.sfreq, seg.copy(), staging, self.sfreq))
+            pos += n
+            self._consumed += n
+            buf_left = buf.shape[1] - pos
+            self._next_index += 1
+            end = self._bound(self._next_index + 1)
+            if self._consumed + buf_left < end:
+                break
+        rest = buf[:, pos:]
+        self._pending = [rest] if rest.shape[1] else []
+        self._n_pending = rest.shape[1]
+        return out

@@ -1,0 +1,339 @@
+"""The shipped staging model: gradient-boosted trees as plain arrays, evaluated in Numba.
+
+A model is two files side by side in ``signal/models/``: ``NAME.npz`` (arrays only, loaded with
+``allow_pickle=False``) and ``NAME.json`` (metadata: feature names, channels, version, training
+summary, cross-validated figures, data credit). No training library is imported here.
+
+Trees follow LightGBM's conventions: an internal node sends a sample left when
+``x <= threshold``; a missing value (NaN) goes to the node's default side when its missing
+type is "NaN", is treated as 0.0 when the missing type is "None", and a zero (or NaN) goes to
+the default side when the missing type is "Zero". Children ``>= 0`` are internal nodes of the
+same tree, ``< 0`` are leaves ``~child``. Multiclass: tree ``t`` adds to class ``t % n_class``;
+probabilities are the softmax of the raw scores.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from numba import njit
+
+MODELS_DIR = Path(__file__).resolve().parent / "models"
+DEFAULT_MODEL = "stager_fpz"
+MODEL_FORMAT = "dreamband-trees-1"
+MISSING_NONE, MISSING_ZERO, MISSING_NAN = 0, 1, 2
+_ZERO_THRESHOLD = 1e-35
+
+_TREE_KEYS = ("split_feature", "threshold", "left", "right", "default_left", "missing_type",
+              "leaf_value", "node_offset", "leaf_offset")
+
+
+@njit(cache=True)
+def _predict_raw(x: np.ndarray, split_feature: np.ndarray, threshold: np.ndarray, left: np.ndarray,
+                 right: np.ndarray, default_left: np.ndarray, missing_type: np.ndarray,
+                 leaf_value: np.ndarray, node_offset: np.ndarray, leaf_offset: np.ndarray,
+                 n_class: int) -> np.ndarray:
+    n = x.shape[0]
+    n_trees = node_offset.shape[0] - 1
+    raw = np.zeros((n, n_class))
+    for r in range(n):
+        for t in range(n_trees):
+            n0 = node_offset[t]
+            l0 = leaf_offset[t]
+            if node_offset[t + 1] == n0:  # a single-leaf tree
+                raw[r, t % n_class] += leaf_value[l0]
+                continue
+            node = 0
+            while node >= 0:
+                g = n0 + node
+                v = x[r, split_feature[g]]
+                mt = missing_type[g]
+                if np.isnan(v) and mt != 2:
+                    v = 0.0
+                if (mt == 1 and abs(v) <= 1e-35) or (mt == 2 and np.isnan(v)):
+                    node = left[g] if default_left[g] else right[g]
+                elif v <= threshold[g]:
+                    node = left[g]
+                else:
+                    node = right[g]
+            raw[r, t % n_class] += leaf_value[l0 + (~node)]
+    return raw
+
+
+@njit(cache=True)
+def _softmax_rows(raw: np.ndarray) -> np.ndarray:
+    out = np.empty_like(raw)
+    for r in range(raw.shape[0]):
+        m = raw[r, 0]
+        for k in range(1, raw.shape[1]):
+            m = max(m, raw[r, k])
+        s = 0.0
+        for k in range(raw.shape[1]):
+            out[r, k] = np.exp(raw[r, k] - m)
+            s += out[r, k]
+        for k in range(raw.shape[1]):
+            out[r, k] /= s
+    return out
+
+
+def predict_raw_reference(trees: dict[str, np.ndarray], x: np.ndarray, n_class: int) -> np.ndarray:
+    """Plain Python/NumPy reference of the tree walk (slow; for tests)."""
+    x = np.asarray(x, dtype=np.float64)
+    no, lo = trees["node_offset"], trees["leaf_offset"]
+    raw = np.zeros((x.shape[0], n_class))
+    for t in range(len(no) - 1):
+        for r in range(x.shape[0]):
+            if no[t + 1] == no[t]:
+                raw[r, t % n_class] += trees["leaf_value"][lo[t]]
+                continue
+            node = 0
+            while node >= 0:
+                g = no[t] + node
+                v = x[r, trees["split_feature"][g]]
+                mt = trees["missing_type"][g]
+                if np.isnan(v) and mt != MISSING_NAN:
+                    v = 0.0
+                if (mt == MISSING_ZERO and abs(v) <= _ZERO_THRESHOLD) or (mt == MISSING_NAN and np.isnan(v)):
+                    node = trees["left"][g] if trees["default_left"][g] else trees["right"][g]
+                else:
+                    node = trees["left"][g] if v <= trees["threshold"][g] else trees["right"][g]
+            raw[r, t % n_class] += trees["leaf_value"][lo[t] + (-node - 1)]
+    return raw
+
+
+def softmax_reference(raw: np.ndarray) -> np.ndarray:
+    """NumPy softmax over the last axis."""
+    e = np.exp(raw - raw.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+@dataclass
+class StagingModel:
+    """Trees + everything the stager needs around them (context priors, HMM transitions).
+
+    Attributes
+    ----------
+    trees : dict of ndarray
+        Flat node arrays (see the module docstring).
+    n_class : int
+        5 (W, N1, N2, N3, REM).
+    feature_names : list of str
+    channels : list of str
+        Staging channel labels in feature order, e.g. ``["fpz"]`` or ``["fpz", "pz"]``.
+    prior_mean, prior_var : ndarray, shape (n_channels * 15,)
+        Population statistics of the context variables (per-night z-score priors).
+    transition : ndarray, shape (5, 5)
+        HMM transition probabilities between consecutive 30-s epochs (rows: from).
+    class_prior : ndarray, shape (5,)
+        Training class frequencies (the HMM divides the classifier posterior by them).
+    hmm_weight : float
+        Exponent on the scaled emission in the HMM forward pass (0 = ignore classifier).
+    meta : dict
+        The JSON metadata.
+    """
+
+    trees: dict[str, np.ndarray]
+    n_class: int
+    feature_names: list[str]
+    channels: list[str]
+    prior_mean: np.ndarray
+    prior_var: np.ndarray
+    transition: np.ndarray
+    class_prior: np.ndarray
+    hmm_weight: float = 1.0
+    meta: dict = field(default_factory=dict)
+    reference_features: np.ndarray | None = None
+    reference_proba: np.ndarray | None = None
+
+    @property
+    def n_features(self) -> int:
+        """Number of input features."""
+        return len(self.feature_names)
+
+    @property
+    def n_channels(self) -> int:
+        """Number of staging channels."""
+        return len(self.channels)
+
+    @property
+    def n_trees(self) -> int:
+        """Number of trees (iterations x classes)."""
+        return int(self.trees["node_offset"].shape[0] - 1)
+
+    @classmethod
+    def load(cls, path: str | Path | None = None) -> StagingModel:
+        """Load a model (default: the shipped one-channel Fpz-Cz model).
+
+        Parameters
+        ----------
+        path : str or Path, optional
+            ``NAME.npz`` or ``NAME.json`` or ``NAME`` (the pair is read), or a shipped model's
+            name such as ``"stager_fpz_pz"``.
+        """
+        if path is None:
+            path = MODELS_DIR / DEFAULT_MODEL
+        p = Path(path)
+        if not p.suffix and not p.parent.name and not p.exists():
+            p = MODELS_DIR / p.name
+        stem = p.with_suffix("") if p.suffix in (".npz", ".json") else p
+        npz, js = stem.with_suffix(".npz"), stem.with_suffix(".json")
+        for f in (npz, js):
+            if not f.is_file():
+                raise FileNotFoundError(
+                    f"Model file {f} not found. A model is a .npz + .json pair; train one with "
+                    "`dreamband train --data DIR` or omit --model to use the shipped one."
+                )
+        meta = json.loads(js.read_text())
+        if meta.get("format") != MODEL_FORMAT:
+            raise ValueError(f"{js} is not a dreamband tree model (format {meta.get('format')!r}, expected {MODEL_FORMAT!r}).")
+        with np.load(npz, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+        missing = [k for k in _TREE_KEYS if k not in arrays]
+        if missing:
+            raise ValueError(f"{npz} lacks the arrays {missing}.")
+        trees = {k: np.ascontiguousarray(arrays[k]) for k in _TREE_KEYS}
+        model = cls(
+            trees=trees,
+            n_class=int(meta["n_class"]),
+            feature_names=list(meta["feature_names"]),
+            channels=list(meta["channels"]),
+            prior_mean=arrays["prior_mean"],
+            prior_var=arrays["prior_var"],
+            transition=arrays["transition"],
+            class_prior=arrays["class_prior"],
+            hmm_weight=float(meta.get("hmm_weight", 1.0)),
+            meta=meta,
+            reference_features=arrays.get("reference_features"),
+            reference_proba=arrays.get("reference_proba"),
+        )
+        model._validate()
+        return model
+
+    def _validate(self) -> None:
+        t = self.trees
+        if int(np.max(t["split_feature"], initial=-1)) >= self.n_features:
+            raise ValueError("Model trees use a feature index beyond its feature list.")
+        if self.transition.shape != (self.n_class, self.n_class) or self.class_prior.shape != (self.n_class,):
+            raise ValueError("Model transition/class_prior arrays have the wrong shape.")
+
+    def save(self, path: str | Path) -> tuple[Path, Path]:
+        """Write ``NAME.npz`` and ``NAME.json``; return both paths."""
+        stem = Path(path)
+        stem = stem.with_suffix("") if stem.suffix in (".npz", ".json") else stem
+        stem.parent.mkdir(parents=True, exist_ok=True)
+        arrays = dict(self.trees)
+        arrays.update(prior_mean=self.prior_mean, prior_var=self.prior_var, transition=self.transition,
+                      class_prior=self.class_prior)
+        if self.reference_features is not None and self.reference_proba is not None:
+            arrays.update(reference_features=self.reference_features, reference_proba=self.reference_proba)
+        npz = stem.with_suffix(".npz")
+        np.savez_compressed(npz, **arrays)
+        meta = dict(self.meta)
+        meta.update(format=MODEL_FORMAT, n_class=self.n_class, feature_names=self.feature_names,
+                    channels=self.channels, hmm_weight=self.hmm_weight)
+        js = stem.with_suffix(".json")
+        js.write_text(json.dumps(meta, indent=1))
+        return npz, js
+
+    def predict_raw(self, features: np.ndarray) -> np.ndarray:
+        """Raw (pre-softmax) class scores, shape (n, n_class)."""
+        x = np.asarray(features, dtype=np.float64)
+        if x.ndim == 1:
+            x = x[None, :]
+        if x.ndim != 2 or x.shape[1] != self.n_features:
+            raise ValueError(f"Expected features of shape (n, {self.n_features}), got {np.shape(features)}.")
+        t = self.trees
+        return _predict_raw(np.ascontiguousarray(x), t["split_feature"], t["threshold"], t["left"], t["right"],
+                            t["default_left"], t["missing_type"], t["leaf_value"], t["node_offset"],
+                            t["leaf_offset"], self.n_class)
+
+    def predict_proba(self, features: np.ndarray) -> np.ndarray:
+        """Class probabilities (Numba).
+
+        Parameters
+        ----------
+        features : ndarray, shape (n, n_features) or (n_features,)
+
+        Returns
+        -------
+        ndarray, shape (n, 5): P(W), P(N1), P(N2), P(N3), P(REM).
+        """
+        return _softmax_rows(self.predict_raw(features))
+
+
+def trees_from_lightgbm_dump(dump: dict) -> tuple[dict[str, np.ndarray], int]:
+    """Flatten LightGBM's ``Booster.dump_model()`` into the plain node arrays.
+
+    Returns
+    -------
+    trees, n_class
+    """
+    n_class = int(dump.get("num_class", 1))
+    if dump.get("feature_infos"):
+        for name, info in dump["feature_infos"].items():
+            if isinstance(info, dict) and info.get("values"):
+                raise ValueError(f"Categorical feature {name!r} is not supported by the tree exporter.")
+    sf: list[int] = []
+    th: list[float] = []
+    lc: list[int] = []
+    rc: list[int] = []
+    dl: list[bool] = []
+    mt: list[int] = []
+    lv: list[float] = []
+    node_off = [0]
+    leaf_off = [0]
+    mtypes = {"None": MISSING_NONE, "Zero": MISSING_ZERO, "NaN": MISSING_NAN}
+    for tree in dump["tree_info"]:
+        root = tree["tree_structure"]
+        base_n, base_l = len(sf), len(lv)
+        if "leaf_value" in root and "split_index" not in root:
+            lv.append(float(root["leaf_value"]))
+            node_off.append(len(sf))
+            leaf_off.append(len(lv))
+            continue
+        n_int = int(tree["num_leaves"]) - 1
+        n_leaves = int(tree["num_leaves"])
+        sf.extend([0] * n_int)
+        th.extend([0.0] * n_int)
+        lc.extend([0] * n_int)
+        rc.extend([0] * n_int)
+        dl.extend([False] * n_int)
+        mt.extend([0] * n_int)
+        lv.extend([0.0] * n_leaves)
+
+        def child(node: dict) -> int:
+            return int(node["split_index"]) if "split_index" in node else ~int(node["leaf_index"])
+
+        stack = [root]
+        while stack:
+            nd = stack.pop()
+            if "split_index" in nd:
+                if nd.get("decision_type", "<=") != "<=":
+                    raise ValueError(f"Unsupported LightGBM decision type {nd.get('decision_type')!r}.")
+                i = base_n + int(nd["split_index"])
+                sf[i] = int(nd["split_feature"])
+                th[i] = float(nd["threshold"])
+                dl[i] = bool(nd["default_left"])
+                mt[i] = mtypes[str(nd.get("missing_type", "None"))]
+                lc[i] = child(nd["left_child"])
+                rc[i] = child(nd["right_child"])
+                stack += [nd["left_child"], nd["right_child"]]
+            else:
+                lv[base_l + int(nd["leaf_index"])] = float(nd["leaf_value"])
+        node_off.append(len(sf))
+        leaf_off.append(len(lv))
+    trees = {
+        "split_feature": np.asarray(sf, dtype=np.int32),
+        "threshold": np.asarray(th, dtype=np.float64),
+        "left": np.asarray(lc, dtype=np.int32),
+        "right": np.asarray(rc, dtype=np.int32),
+        "default_left": np.asarray(dl, dtype=np.bool_),
+        "missing_type": np.asarray(mt, dtype=np.int8),
+        "leaf_value": np.asarray(lv, dtype=np.float64),
+        "node_offset": np.asarray(node_off, dtype=np.int64),
+        "leaf_offset": np.asarray(leaf_off, dtype=np.int64),
+    }
+    return trees, n_class

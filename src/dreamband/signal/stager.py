@@ -1,0 +1,182 @@
+"""The live, causal sleep stager: one 30-s epoch in, a stage (or UNSTAGED with reasons) out.
+
+Per epoch: base features (Numba) -> causal context (:mod:`~dreamband.signal.context`, the very
+code training used) -> trees (Numba) -> HMM forward step (Numba). Only the past is used.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from dreamband.signal.context import CausalContext, warmup_context
+from dreamband.signal.features import (
+    BASE_FEATURE_NAMES,
+    EPOCH_SAMPLES,
+    base_features_many,
+    warmup_features,
+)
+from dreamband.signal.hmm import hmm_forward_step
+from dreamband.signal.model import StagingModel
+from dreamband.signal.quality import EpochQuality
+from dreamband.signal.stages import N_STAGES, UNSTAGED
+
+#: shipped model per number of staging channels
+SHIPPED_MODELS: dict[int, str] = {1: "stager_fpz", 2: "stager_fpz_pz"}
+#: an epoch whose RMS (volts) is below this cannot be staged (no signal)
+MIN_RMS_V: float = 0.2e-6
+#: and above this it is not EEG
+MAX_RMS_V: float = 500e-6
+
+
+@dataclass(frozen=True)
+class StageResult:
+    """The stager's answer for one epoch.
+
+    Attributes
+    ----------
+    stage : int
+        0..4 (W, N1, N2, N3, REM) or -1 (UNSTAGED).
+    probabilities : ndarray, shape (5,)
+        After the HMM forward pass (NaN when unstaged).
+    confidence : float
+        Max of ``probabilities`` (0 when unstaged).
+    features : dict[str, float]
+        The base features of the epoch, ``"{channel}_{feature}"``.
+    quality_ok : bool
+    reasons : tuple[str, ...]
+        Why the epoch is unstaged (or quality remarks).
+    epoch_index : int
+    raw_probabilities : ndarray, shape (5,)
+        The classifier's posterior before temporal smoothing.
+    """
+
+    stage: int
+    probabilities: np.ndarray
+    confidence: float
+    features: dict[str, float]
+    quality_ok: bool
+    reasons: tuple[str, ...] = ()
+    epoch_index: int = 0
+    raw_probabilities: np.ndarray = field(default_factory=lambda: np.full(N_STAGES, np.nan))
+
+
+def warmup() -> None:
+    """Compile every staging kernel (features, context, trees, HMM) so the first epoch is fast."""
+    warmup_features()
+    warmup_context()
+    hmm_forward_step(np.full(N_STAGES, 0.2), np.eye(N_STAGES), np.full(N_STAGES, 0.2), np.full(N_STAGES, 0.2), 1.0)
+
+
+class Stager:
+    """Causal stager for one session.
+
+    Parameters
+    ----------
+    model : StagingModel, str, Path or None
+        The model (default: the shipped model for ``n_channels``: 1 -> Fpz-Cz, 2 -> Fpz-Cz + Pz-Oz).
+    n_channels : int
+        Rows of ``staging_v`` given to :meth:`stage` (must equal the model's channel count).
+    use_hmm : bool
+        Apply the HMM forward pass (default True).
+    """
+
+    def __init__(self, model: StagingModel | str | Path | None = None, n_channels: int = 1, use_hmm: bool = True) -> None:
+        if model is None:
+            if n_channels not in SHIPPED_MODELS:
+                raise ValueError(
+                    f"No shipped model for {n_channels} staging channels (have 1: Fpz-Cz, 2: Fpz-Cz + Pz-Oz). "
+                    "Pass the frontal channel only, or a model trained for your montage."
+                )
+            model = StagingModel.load(SHIPPED_MODELS[n_channels])
+        elif not isinstance(model, StagingModel):
+            model = StagingModel.load(model)
+        if model.n_channels != int(n_channels):
+            raise ValueError(
+                f"The model stages from {model.n_channels} channel(s) ({', '.join(model.channels)}) "
+                f"but n_channels={n_channels}."
+            )
+        self.model = model
+        self.n_channels = int(n_channels)
+        self.use_hmm = bool(use_hmm)
+        self._context = CausalContext(model.n_channels, model.prior_mean, model.prior_var)
+        self._trans_pow: dict[int, np.ndarray] = {}
+        self._alpha = model.class_prior.astype(np.float64).copy()
+        self._last_staged = -1
+        self._next_index = 0
+        self._feature_keys = [f"{ch}_{n}" for ch in model.channels for n in BASE_FEATURE_NAMES]
+
+    def reset(self) -> None:
+        """Start a new session (forget the running normalisation and the HMM state)."""
+        self._context.reset()
+        self._alpha = self.model.class_prior.astype(np.float64).copy()
+        self._last_staged = -1
+        self._next_index = 0
+
+    def _transition(self, gap: int) -> np.ndarray:
+        if gap not in self._trans_pow:
+            self._trans_pow[gap] = np.ascontiguousarray(np.linalg.matrix_power(self.model.transition, gap))
+        return self._trans_pow[gap]
+
+    def _unstaged(self, index: int, reasons: list[str], feats: dict[str, float], quality_ok: bool) -> StageResult:
+        return StageResult(UNSTAGED, np.full(N_STAGES, np.nan), 0.0, feats, quality_ok, tuple(reasons), index)
+
+    def stage(self, staging_v: np.ndarray, quality: EpochQuality | None = None, epoch_index: int | None = None) -> StageResult:
+        """Stage one epoch.
+
+        Parameters
+        ----------
+        staging_v : ndarray, shape (n_channels, 3000)
+            The epoch at 100 Hz in volts (:attr:`Epoch.staging_v` of the staging channels).
+        quality : EpochQuality, optional
+            Quality of the staging channels; when not ``ok`` the epoch is UNSTAGED with its reasons.
+        epoch_index : int, optional
+            Epoch number since session start (default: one after the previous call). A jump
+            is a gap (e.g. a dropout).
+
+        Returns
+        -------
+        StageResult
+        """
+        x = np.asarray(staging_v, dtype=np.float64)
+        if x.ndim == 1:
+            x = x[None, :]
+        if x.shape != (self.n_channels, EPOCH_SAMPLES):
+            raise ValueError(
+                f"staging_v must have shape ({self.n_channels}, {EPOCH_SAMPLES}) (30 s at 100 Hz, volts), got {np.shape(staging_v)}."
+            )
+        index = self._next_index if epoch_index is None else int(epoch_index)
+        if index <= self._last_staged or index < 0:
+            raise ValueError(f"epoch_index must increase: got {index} after {self._last_staged}.")
+        self._next_index = index + 1
+        reasons: list[str] = []
+        quality_ok = True
+        if quality is not None and not quality.ok:
+            quality_ok = False
+            reasons.extend(quality.reasons or ("signal quality too poor to stage",))
+        if not np.all(np.isfinite(x)):
+            return self._unstaged(index, reasons + ["the epoch contains lost (NaN) samples"], {}, quality_ok)
+        base = base_features_many(x)  # (n_ch, 9)
+        feats = dict(zip(self._feature_keys, base.ravel().tolist(), strict=True))
+        rms = np.sqrt(np.mean((x - x.mean(axis=1, keepdims=True)) ** 2, axis=1))
+        for c in range(self.n_channels):
+            if rms[c] < MIN_RMS_V:
+                reasons.append(f"{self.model.channels[c]}: no signal (RMS {rms[c] * 1e6:.2f} µV)")
+            elif rms[c] > MAX_RMS_V:
+                reasons.append(f"{self.model.channels[c]}: amplitude not EEG (RMS {rms[c] * 1e6:.0f} µV)")
+        if not quality_ok or reasons:
+            return self._unstaged(index, reasons, feats, quality_ok)
+        row = self._context.update(index, base.ravel())
+        raw = self.model.predict_proba(row)[0]
+        if self.use_hmm:
+            gap = index - self._last_staged if self._last_staged >= 0 else 1
+            self._alpha = hmm_forward_step(self._alpha, self._transition(gap), raw, self.model.class_prior,
+                                           self.model.hmm_weight)
+            proba = self._alpha.copy()
+        else:
+            proba = raw
+        self._last_staged = index
+        stage = int(np.argmax(proba))
+        return StageResult(stage, proba, float(proba[stage]), feats, True, tuple(reasons), index, raw)
