@@ -3,6 +3,13 @@
 Knows nothing about sleep staging.
 """
 
+from dreamband.firmware_bridge.boards import (
+    BOARD_NAMES,
+    BoardInfo,
+    board_info,
+    list_boards,
+    resolve_board,
+)
 from dreamband.firmware_bridge.chunk import (
     ChannelType,
     Source,
@@ -10,5 +17,24 @@ from dreamband.firmware_bridge.chunk import (
     StreamEvent,
     StreamStats,
 )
+from dreamband.firmware_bridge.config import BoardConfig, parse_channel_list
+from dreamband.firmware_bridge.montage import Montage
+from dreamband.firmware_bridge.stream import BoardConnectionError, BoardStream
 
-__all__ = ["ChannelType", "Source", "StreamChunk", "StreamEvent", "StreamStats"]
+__all__ = [
+    "BOARD_NAMES",
+    "BoardConfig",
+    "BoardConnectionError",
+    "BoardInfo",
+    "BoardStream",
+    "ChannelType",
+    "Montage",
+    "Source",
+    "StreamChunk",
+    "StreamEvent",
+    "StreamStats",
+    "board_info",
+    "list_boards",
+    "parse_channel_list",
+    "resolve_board",
+]

@@ -1,0 +1,210 @@
+"""The headband's montage: which BrainFlow rows are frontal EEG, EOG, EMG and accelerometer.
+
+Defaults come from the board's BrainFlow description (its EEG rows and electrode names, its
+accelerometer rows); frontal electrodes are found by their 10-20 names (Fp, AF, F but not FC/FT),
+and a board without electrode names takes its first EEG channels as frontal. The defaults are
+overridden by ``--eeg/--eog/--emg`` and the ``[montage]`` section of the TOML config.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from dreamband.firmware_bridge.boards import BoardInfo
+from dreamband.firmware_bridge.chunk import ChannelType
+
+_FRONTAL = re.compile(r"^(fp|af|f)(\d+|z)$", re.IGNORECASE)
+_UNITS: dict[str, str] = {"eeg": "uV", "eog": "uV", "emg": "uV", "accel": "g", "misc": ""}
+
+
+def is_frontal(name: str) -> bool:
+    """True for a frontal 10-20/10-10 electrode name (Fp1, AF7, Fz, F3; not FC/FT/TP)."""
+    return bool(_FRONTAL.match(name.strip()))
+
+
+@dataclass(frozen=True)
+class Montage:
+    """Selected board rows in montage order, with names, types and units.
+
+    Attributes
+    ----------
+    rows : tuple of int
+        BrainFlow rows, in montage order (the row order of ``StreamChunk.data``).
+    names : tuple of str
+        Channel names in montage order.
+    types : tuple of {"eeg", "eog", "emg", "accel"}
+        Channel types in montage order.
+    frontal : tuple of int
+        Indices (into the montage) of the frontal EEG channels.
+    staging_channels : tuple of int
+        Indices (into the montage) of the EEG channels used for sleep staging
+        (default: the first frontal channel).
+    """
+
+    rows: tuple[int, ...]
+    names: tuple[str, ...]
+    types: tuple[ChannelType, ...]
+    frontal: tuple[int, ...]
+    staging_channels: tuple[int, ...]
+
+    def __post_init__(self) -> None:
+        n = len(self.rows)
+        if not (len(self.names) == len(self.types) == n):
+            raise ValueError("Montage rows, names and types must have the same length")
+        if len(set(self.rows)) != n:
+            raise ValueError(f"Montage uses a row twice: {self.rows}")
+        for idx in (*self.frontal, *self.staging_channels):
+            if not 0 <= idx < n:
+                raise ValueError(f"Montage index {idx} is out of range for {n} channels")
+
+    @property
+    def units(self) -> tuple[str, ...]:
+        """Unit of each channel: ``"uV"`` for EEG/EOG/EMG, ``"g"`` for the accelerometer."""
+        return tuple(_UNITS[t] for t in self.types)
+
+    @property
+    def n_channels(self) -> int:
+        """Number of channels."""
+        return len(self.rows)
+
+    def indices(self, kind: ChannelType) -> tuple[int, ...]:
+        """Indices (into the montage) of the channels of one type."""
+        return tuple(i for i, t in enumerate(self.types) if t == kind)
+
+    @property
+    def staging_names(self) -> tuple[str, ...]:
+        """Names of the staging channels."""
+        return tuple(self.names[i] for i in self.staging_channels)
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def default(cls, info: BoardInfo, accel: bool = True) -> Montage:
+        """The board's default montage: all EEG rows (board order), then the accelerometer.
+
+        Parameters
+        ----------
+        info : BoardInfo
+            The board's description.
+        accel : bool
+            Include the accelerometer rows when the board has them.
+        """
+        return cls.build(info, accel=accel)
+
+    @classmethod
+    def build(
+        cls,
+        info: BoardInfo,
+        eeg: tuple[str | int, ...] | None = None,
+        eog: tuple[str | int, ...] | None = None,
+        emg: tuple[str | int, ...] | None = None,
+        accel: bool = True,
+        staging: tuple[str | int, ...] | None = None,
+    ) -> Montage:
+        """Build a montage from the board's description and optional overrides.
+
+        Parameters
+        ----------
+        info : BoardInfo
+            The board's description.
+        eeg, eog, emg : tuple of (str or int), optional
+            Channel names (the board's electrode names, case-insensitive) or BrainFlow rows.
+            ``eeg`` None: the board's EEG rows minus those taken as EOG/EMG.
+        accel : bool
+            Include the board's accelerometer rows.
+        staging : tuple of (str or int), optional
+            EEG channels (names or rows) used for staging; default the first frontal channel.
+
+        Raises
+        ------
+        ValueError
+            Unknown channel name, a row the board does not have, a row used twice, or no EEG.
+        """
+        eog_rows = _resolve(info, eog or (), "--eog")
+        emg_rows = _resolve(info, emg or (), "--emg")
+        if eeg is None:
+            taken = set(eog_rows) | set(emg_rows)
+            eeg_rows = tuple(r for r in info.eeg_rows if r not in taken)
+        else:
+            eeg_rows = _resolve(info, eeg, "--eeg")
+        if not eeg_rows:
+            raise ValueError(f"The montage of board {info.name!r} has no EEG channel; pass --eeg NAMES")
+        accel_rows = info.accel_rows if accel else ()
+        groups: list[tuple[tuple[int, ...], ChannelType]] = [
+            (eeg_rows, "eeg"), (eog_rows, "eog"), (emg_rows, "emg"), (accel_rows, "accel")
+        ]
+        rows: list[int] = []
+        types: list[ChannelType] = []
+        for group, kind in groups:
+            for r in group:
+                if r in rows:
+                    raise ValueError(
+                        f"Row {r} ({info.row_name(r)}) is used twice in the montage "
+                        f"(as {types[rows.index(r)]} and as {kind}); give each channel one role"
+                    )
+                rows.append(r)
+                types.append(kind)
+        names = tuple(info.row_name(r) for r in rows)
+        eeg_idx = [i for i, t in enumerate(types) if t == "eeg"]
+        frontal = tuple(i for i in eeg_idx if is_frontal(names[i]))
+        if not frontal:
+            # No electrode names tell us (e.g. Ganglion): the first EEG channels are frontal.
+            frontal = tuple(eeg_idx[:2])
+        if staging is None:
+            staging_idx = (frontal[0],)
+        else:
+            staging_rows = _resolve(info, staging, "staging")
+            staging_idx = []
+            for r in staging_rows:
+                if r not in rows or types[rows.index(r)] != "eeg":
+                    raise ValueError(
+                        f"Staging channel {info.row_name(r)} (row {r}) is not an EEG channel of the "
+                        f"montage: {', '.join(names[i] for i in eeg_idx)}"
+                    )
+                staging_idx.append(rows.index(r))
+            staging_idx = tuple(staging_idx)
+            if not staging_idx:
+                raise ValueError("The staging channel list is empty; name at least one EEG channel")
+        return cls(tuple(rows), names, tuple(types), frontal, tuple(staging_idx))
+
+    @classmethod
+    def from_config(cls, config: object, info: BoardInfo) -> Montage:
+        """Build the montage of a :class:`~dreamband.firmware_bridge.config.BoardConfig`."""
+        return cls.build(
+            info,
+            eeg=getattr(config, "eeg", None),
+            eog=getattr(config, "eog", None),
+            emg=getattr(config, "emg", None),
+            accel=bool(getattr(config, "accel", True)),
+            staging=getattr(config, "staging", None),
+        )
+
+
+def _resolve(info: BoardInfo, spec: tuple[str | int, ...], option: str) -> tuple[int, ...]:
+    """Turn names/rows into BrainFlow rows of the board."""
+    lookup = {n.lower(): r for n, r in zip(info.eeg_names, info.eeg_rows, strict=True)}
+    for r in info.accel_rows:
+        lookup.setdefault(info.row_name(r).lower(), r)
+    reserved = {info.marker_row: "marker", info.timestamp_row: "timestamp"}
+    if info.package_num_row is not None:
+        reserved[info.package_num_row] = "package counter"
+    out: list[int] = []
+    for item in spec:
+        if isinstance(item, int):
+            row = item
+            if not 0 <= row < info.n_rows:
+                raise ValueError(f"{option}: board {info.name!r} has rows 0..{info.n_rows - 1}, got row {row}")
+            if row in reserved:
+                raise ValueError(f"{option}: row {row} of board {info.name!r} is the {reserved[row]} row, not a signal")
+        else:
+            key = str(item).strip().lower()
+            if key not in lookup:
+                raise ValueError(
+                    f"{option}: board {info.name!r} has no channel {item!r}. "
+                    f"Channels: {', '.join(info.eeg_names)} (or give BrainFlow rows as integers)"
+                )
+            row = lookup[key]
+        if row in out:
+            raise ValueError(f"{option}: channel {item!r} is listed twice")
+        out.append(row)
+    return tuple(out)
