@@ -1,0 +1,585 @@
+"""``NightConsole``: the main window of a night (live or replay).
+
+The console never blocks on the engine: a ``QTimer`` drains the engine's subscription without
+waiting (``Subscription.get_nowait``-style), hands the events to :meth:`NightConsole.handle_events`
+and redraws what changed. Acquisition, staging and triggers run in the engine's own thread;
+widgets are touched only here, in the GUI thread. Without an engine (tests, screenshots in
+manual mode) the same :meth:`handle_events` is fed directly.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import queue
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pyqtgraph.Qt import QtCore, QtGui, QtWidgets
+
+from dreamband.session import events as ev
+from dreamband.ui.controls import ReplayControls, TriggerControls
+from dreamband.ui.hypnogram import HypnogramPanel
+from dreamband.ui.spectrogram import SpectrogramPanel, pick_frontal
+from dreamband.ui.stage_panel import StagePanel
+from dreamband.ui.timeaxis import clock_text
+from dreamband.ui.traces import TracePanel
+
+SHORTCUTS = (
+    ("Space", "play / pause (replay)"),
+    ("Up / Down", "trace gain"),
+    ("Left / Right", "trace time window"),
+    ("[ / ]", "replay speed"),
+    ("M", "insert a marker"),
+    ("T", "test-fire the chosen action"),
+    ("F11", "full screen"),
+    ("Ctrl+Q", "quit"),
+)
+DEFAULT_POLICIES = (
+    ("smart_alarm", False, False), ("nightmare_wake", False, False),
+    ("dream_report", False, False), ("rem_cue", False, False), ("safety", True, True),
+)
+
+
+def _parse_start(value: Any) -> dt.datetime | None:
+    if isinstance(value, dt.datetime):
+        return value if value.tzinfo else value.astimezone()
+    if isinstance(value, str) and value:
+        try:
+            parsed = dt.datetime.fromisoformat(value)
+        except ValueError:
+            return None
+        return parsed if parsed.tzinfo else parsed.astimezone()
+    return None
+
+
+def _parse_window(text: str | None) -> tuple[dt.time, dt.time] | None:
+    if not text:
+        return None
+    try:
+        a, b = str(text).split("-")
+        ha, ma = (int(v) for v in a.strip().split(":")[:2])
+        hb, mb = (int(v) for v in b.strip().split(":")[:2])
+        return dt.time(ha, ma), dt.time(hb, mb)
+    except ValueError:
+        return None
+
+
+def _folder_size(path: Path) -> int:
+    total = 0
+    try:
+        for entry in os.scandir(path):
+            if entry.is_file(follow_symlinks=False):
+                total += entry.stat().st_size
+    except OSError:
+        return 0
+    return total
+
+
+def _human_bytes(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024.0
+    return f"{n} B"
+
+
+class NightConsole(QtWidgets.QMainWindow):
+    """The night console window.
+
+    Parameters
+    ----------
+    engine : SessionEngine, optional
+        The running (or manual-mode) engine. Its source gives rates and channel names, its
+        subscription feeds the window, and the controls call its methods. When None, pass
+        ``sfreq``, ``channel_names`` and ``channel_types`` and feed :meth:`handle_events`.
+    sfreq, channel_names, channel_types : optional
+        Override or replace what the engine's source says.
+    replay : RecordingSource, optional
+        Show replay controls (play/pause, speed, seek) for this source.
+    board_name : str
+        Shown in the status bar.
+    record_dir : path, optional
+        The session folder being written (its size is shown in the status bar).
+    poll_ms : int
+        Period of the drain-and-redraw timer (16 ms = 60 frames per second).
+    start_engine : bool
+        Call ``engine.start()`` (threaded mode) when the window is shown.
+    """
+
+    def __init__(self, engine: Any = None, *, sfreq: float | None = None,
+                 channel_names: Sequence[str] | None = None,
+                 channel_types: Sequence[str] | None = None, replay: Any = None,
+                 board_name: str = "", record_dir: str | os.PathLike | None = None,
+                 poll_ms: int = 16, start_engine: bool = True, parent=None):
+        super().__init__(parent)
+        self.engine = engine
+        source = getattr(engine, "source", None)
+        self.sfreq = float(sfreq or getattr(source, "sfreq", 0) or 0)
+        if self.sfreq <= 0:
+            raise ValueError("NightConsole needs the sampling rate: pass an engine with a source or sfreq=.")
+        self.channel_names = list(channel_names or getattr(source, "channel_names", []) or [])
+        if not self.channel_names:
+            raise ValueError("NightConsole needs channel names: pass an engine with a source or channel_names=.")
+        types = channel_types or getattr(source, "channel_types", None) or ["eeg"] * len(self.channel_names)
+        self.channel_types = list(types)
+        if len(self.channel_types) != len(self.channel_names):
+            raise ValueError(f"{len(self.channel_names)} channel names but {len(self.channel_types)} types.")
+        self.replay = replay
+        if not board_name and source is not None:
+            board_name = getattr(source, "board_name", None) or type(source).__name__
+        self.board_name = board_name
+        self.record_dir = Path(record_dir) if record_dir else None
+        self.start_engine = start_engine
+        self.start_datetime: dt.datetime | None = _parse_start(getattr(source, "start_time", None))
+        settings = getattr(engine, "settings", None) or getattr(engine, "config", None)
+        window = getattr(getattr(getattr(settings, "triggers", None), "smart_alarm", None), "window", None)
+        self.alarm = _parse_window(window)
+        self.session_time = 0.0
+        self.samples_seen = 0
+        self.lost_samples = 0
+        self.dropouts = 0
+        self.ended = False
+        self.end_reason = ""
+        self.events_handled = 0
+        self.log_lines: list[str] = []
+        self._expected_first: int | None = None
+        self._rate_marks: list[tuple[float, int]] = []
+        self._subscription = None
+        self._record_size_at = 0.0
+        self._record_size = 0
+
+        self.setWindowTitle("dreamband – night console")
+        self._build()
+        self._build_shortcuts()
+        self.timer = QtCore.QTimer(self)
+        self.timer.setInterval(int(poll_ms))
+        self.timer.timeout.connect(self.poll)
+        self.status_timer = QtCore.QTimer(self)
+        self.status_timer.setInterval(500)
+        self.status_timer.timeout.connect(self.update_status)
+        if engine is not None:
+            self._subscription = engine.subscribe()
+
+    # ------------------------------------------------------------------ layout
+    def _build(self) -> None:
+        central = QtWidgets.QWidget()
+        outer = QtWidgets.QHBoxLayout(central)
+        outer.setContentsMargins(4, 4, 4, 4)
+        left = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
+        self.traces = TracePanel(self.channel_names, self.channel_types, self.sfreq)
+        self.frontal = pick_frontal(self.channel_names, self.channel_types)
+        self.spectrogram = SpectrogramPanel(self.sfreq, self.channel_names[self.frontal])
+        self.hypnogram = HypnogramPanel()
+        for panel in (self.spectrogram, self.hypnogram):
+            panel.set_start(self.start_datetime)
+        if self.alarm:
+            self._show_alarm_region()
+        left.addWidget(self.traces)
+        left.addWidget(self.spectrogram)
+        hyp_box = QtWidgets.QWidget()
+        hyp_layout = QtWidgets.QVBoxLayout(hyp_box)
+        hyp_layout.setContentsMargins(0, 0, 0, 0)
+        hyp_layout.addWidget(self.hypnogram, 1)
+        self.replay_controls: ReplayControls | None = None
+        if self.replay is not None:
+            speed = getattr(self.replay, "speed", 1.0)
+            speed_text = "max" if speed == "max" else f"{float(speed):g}x"
+            self.replay_controls = ReplayControls(float(getattr(self.replay, "duration_s", 0.0)), speed_text)
+            self.replay_controls.pauseToggled.connect(self.set_paused)
+            self.replay_controls.speedChanged.connect(self.set_speed)
+            self.replay_controls.seekRequested.connect(self.seek)
+            self.hypnogram.seek_enabled = True
+            self.hypnogram.seekRequested.connect(self.seek)
+            hyp_layout.addWidget(self.replay_controls)
+        left.addWidget(hyp_box)
+        left.setSizes([470, 150, 200])
+        outer.addWidget(left, 1)
+
+        right = QtWidgets.QWidget()
+        right.setFixedWidth(340)
+        right_layout = QtWidgets.QVBoxLayout(right)
+        right_layout.setContentsMargins(0, 0, 0, 0)
+        self.stage_panel = StagePanel()
+        self.controls = TriggerControls(self._policies(), self.alarm)
+        self.controls.policyToggled.connect(self.set_policy_enabled)
+        self.controls.alarmWindowRequested.connect(self.set_alarm_window)
+        self.controls.testFireRequested.connect(self.test_fire)
+        right_layout.addWidget(self.stage_panel)
+        right_layout.addWidget(self.controls, 1)
+        self.log_label = QtWidgets.QLabel("")
+        self.log_label.setWordWrap(True)
+        self.log_label.setObjectName("logLabel")
+        right_layout.addWidget(self.log_label)
+        outer.addWidget(right)
+        self.setCentralWidget(central)
+
+        bar = self.statusBar()
+        self.status_labels: dict[str, QtWidgets.QLabel] = {}
+        for key in ("board", "rate", "lost", "dropouts", "record"):
+            label = QtWidgets.QLabel("")
+            bar.addPermanentWidget(label)
+            self.status_labels[key] = label
+        self.resize(1400, 860)
+        self.update_status()
+
+    def _policies(self) -> list[tuple[str, bool, bool]]:
+        engine = self.engine
+        listed = getattr(engine, "policies", None)
+        if callable(listed):
+            listed = listed()
+        if isinstance(listed, dict):
+            return [(name, bool(on), name.startswith("safety")) for name, on in listed.items()]
+        settings = getattr(engine, "settings", None) or getattr(engine, "config", None)
+        triggers = getattr(settings, "triggers", None)
+        if triggers is None:
+            return list(DEFAULT_POLICIES)
+        out = []
+        for name, _, is_safety in DEFAULT_POLICIES:
+            policy = getattr(triggers, name, None)
+            out.append((name, bool(getattr(policy, "enabled", False)), is_safety))
+        return out
+
+    def _build_shortcuts(self) -> None:
+        keys = QtGui.QKeySequence
+        bindings = (
+            ("Space", self.toggle_pause), ("Up", lambda: self.traces.step_gain(+1)),
+            ("Down", lambda: self.traces.step_gain(-1)), ("Left", lambda: self.traces.step_window(-1)),
+            ("Right", lambda: self.traces.step_window(+1)), ("[", lambda: self.step_speed(-1)),
+            ("]", lambda: self.step_speed(+1)), ("M", self.insert_marker),
+            ("T", self.controls.request_test_fire), ("F11", self.toggle_full_screen),
+            ("Ctrl+Q", self.close),
+        )
+        self.shortcuts: dict[str, QtGui.QShortcut] = {}
+        for key, slot in bindings:
+            shortcut = QtGui.QShortcut(keys(key), self)
+            shortcut.setContext(QtCore.Qt.ShortcutContext.ApplicationShortcut)
+            shortcut.activated.connect(slot)
+            self.shortcuts[key] = shortcut
+        self.setToolTip("Keys: " + ", ".join(f"{k}: {v}" for k, v in SHORTCUTS))
+
+    # ------------------------------------------------------------------ lifecycle
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt API
+        super().showEvent(event)
+        if not self.timer.isActive():
+            self.timer.start()
+            self.status_timer.start()
+            if self.engine is not None and self.start_engine:
+                self.engine.start()
+
+    def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
+        self.shutdown()
+        super().closeEvent(event)
+
+    def shutdown(self) -> None:
+        """Stop the timers and the engine (which stops the stream and releases the board)."""
+        self.timer.stop()
+        self.status_timer.stop()
+        if self.engine is not None:
+            try:
+                self.engine.stop()
+            except Exception as err:  # noqa: BLE001 - a failing stop must not keep the window open
+                self.log(f"stopping the engine failed: {err}")
+
+    # ------------------------------------------------------------------ events
+    def poll(self, budget_s: float = 0.012) -> int:
+        """Drain the engine's queue without waiting (for at most ``budget_s``) and redraw."""
+        n = 0
+        if self._subscription is not None:
+            batch = self._drain(budget_s)
+            n = len(batch)
+            if batch:
+                self.handle_events(batch)
+        self.refresh()
+        return n
+
+    def _drain(self, budget_s: float) -> list:
+        sub = self._subscription
+        out: list = []
+        deadline = time.perf_counter() + budget_s
+        get = getattr(sub, "get_nowait", None)
+        if get is None and hasattr(sub, "drain"):
+            return list(sub.drain())
+        while time.perf_counter() < deadline:
+            try:
+                item = get()
+            except queue.Empty:
+                break
+            if item is None:
+                break
+            out.append(item)
+        return out
+
+    def handle_events(self, events: Iterable[ev.Event]) -> None:
+        """Apply a batch of engine events to the widgets (GUI thread only)."""
+        chunks: list = []
+        for event in events:
+            self.events_handled += 1
+            if isinstance(event, ev.SamplesArrived):
+                if event.chunk is not None and event.chunk.n_samples:
+                    chunks.append(event.chunk)
+                continue
+            if chunks:
+                self._push_chunks(chunks)
+                chunks = []
+            self._handle_one(event)
+        if chunks:
+            self._push_chunks(chunks)
+
+    def _push_chunks(self, chunks: list) -> None:
+        # group contiguous chunks into one block (fewer filter calls at replay speed)
+        block: list[np.ndarray] = []
+        first = chunks[0].first_sample
+        for chunk in chunks:
+            if self._expected_first is not None and chunk.first_sample != self._expected_first:
+                if block:
+                    self._push_block(np.concatenate(block, axis=1), first)
+                    block = []
+                self._jumped(chunk.first_sample)
+                first = chunk.first_sample
+            elif not block:
+                first = chunk.first_sample
+            block.append(chunk.data)
+            self._expected_first = chunk.first_sample + chunk.n_samples
+        if block:
+            self._push_block(np.concatenate(block, axis=1), first)
+
+    def _push_block(self, data: np.ndarray, first_sample: int) -> None:
+        n = data.shape[1]
+        self.traces.push(data)
+        t0 = first_sample / self.sfreq
+        self.spectrogram.push(data[self.frontal], t0)
+        self.samples_seen += n
+        self.session_time = (first_sample + n) / self.sfreq
+        self.hypnogram.set_now(self.session_time)
+        self._rate_marks.append((time.monotonic(), self.samples_seen))
+        if len(self._rate_marks) > 400:
+            del self._rate_marks[:200]
+
+    def _jumped(self, first_sample: int) -> None:
+        """The stream jumped (a replay seek): restart the traces, spectrogram and hypnogram."""
+        t = first_sample / self.sfreq
+        self.traces.reset()
+        self.spectrogram.reset(t)
+        self.hypnogram.truncate(t)
+        self._rate_marks.clear()
+
+    def _handle_one(self, event: ev.Event) -> None:
+        if isinstance(event, ev.SessionStarted):
+            start = _parse_start(event.info.get("start_time") or event.info.get("start_datetime"))
+            if start is not None:
+                self.start_datetime = start
+                self.spectrogram.set_start(start)
+                self.hypnogram.set_start(start)
+                if self.alarm:
+                    self._show_alarm_region()
+            board = event.info.get("board") or event.info.get("board_name")
+            if board:
+                self.board_name = str(board)
+            folder = event.info.get("record_dir") or event.info.get("session_dir")
+            if folder:
+                self.record_dir = Path(folder)
+        elif isinstance(event, ev.EpochStaged):
+            self.stage_panel.set_epoch(event.stage, event.probabilities, event.confidence,
+                                       event.quality_ok, event.quality_reasons)
+            self.hypnogram.add_epoch(event.onset, event.stage)
+        elif isinstance(event, ev.StateChanged):
+            self.stage_panel.set_state(event.plain, event.state, self.start_datetime, self.alarm)
+            periods = [(p.get("start", 0.0), p.get("end", 0.0)) for p in event.state.get("rem_periods", [])]
+            self.hypnogram.set_rem_periods(periods)
+        elif isinstance(event, ev.TriggerFired):
+            when = clock_text(self.start_datetime, event.time)
+            self.controls.add_fired(when, event.policy, event.action, event.intensity, event.reason)
+            self.hypnogram.add_trigger(event.time, event.policy, event.reason)
+            self.log(f"{when} {event.policy} fired ({event.action}): {event.reason}")
+        elif isinstance(event, ev.ActionUpdate):
+            if event.phase in ("stop", "escalate"):
+                when = clock_text(self.start_datetime, event.time)
+                self.controls.add_fired(when, event.policy, event.phase, event.intensity, event.reason)
+        elif isinstance(event, ev.QualityChanged):
+            self.traces.set_quality(event.channel, event.status)
+        elif isinstance(event, ev.Dropout):
+            self._handle_stream(event)
+        elif isinstance(event, ev.MarkerInserted):
+            self.hypnogram.add_marker(event.time, event.label)
+        elif isinstance(event, ev.LogMessage):
+            self.log(event.message)
+        elif isinstance(event, ev.SessionEnded):
+            self.ended = True
+            self.end_reason = event.reason
+            self.stage_panel.show_banner(f"session ended: {event.reason}" if event.reason else "session ended")
+            self.log(f"session ended: {event.reason}")
+
+    def _handle_stream(self, event: ev.Dropout) -> None:
+        kind = event.stream_kind
+        if kind == "dropout":
+            self.dropouts += 1
+            self.stage_panel.show_banner(event.message or "the board stopped sending; reconnecting")
+        elif kind == "reconnect_attempt":
+            self.stage_panel.show_banner(event.message or "reconnecting to the board")
+        elif kind == "reconnected":
+            self.stage_panel.hide_banner()
+        elif kind == "gap":
+            self.lost_samples += int(event.details.get("lost_samples", 0) or 0)
+        elif kind == "ended":
+            self.stage_panel.show_banner(event.message or "the recording ended")
+        elif kind == "error":
+            self.stage_panel.show_banner(event.message or "stream error")
+        if event.message:
+            self.log(event.message)
+
+    # ------------------------------------------------------------------ drawing
+    def refresh(self) -> None:
+        """Redraw the panels that have new data."""
+        self.traces.refresh()
+        self.spectrogram.refresh()
+        self.hypnogram.refresh()
+        if self.replay_controls is not None:
+            self.replay_controls.set_position(float(getattr(self.replay, "position_s", self.session_time)))
+
+    def achieved_rate(self) -> float:
+        """Samples per second of wall-clock time over the last few seconds of arrivals."""
+        stats = getattr(getattr(self.engine, "source", None), "stats", None)
+        rate = getattr(stats, "achieved_rate", 0.0) if stats is not None else 0.0
+        if rate:
+            return float(rate)
+        marks = self._rate_marks
+        if len(marks) < 2:
+            return 0.0
+        now = marks[-1][0]
+        old = next((m for m in marks if now - m[0] <= 5.0), marks[0])
+        dt_s = now - old[0]
+        return (marks[-1][1] - old[1]) / dt_s if dt_s > 0 else 0.0
+
+    def update_status(self) -> None:
+        """Refresh the status bar: board, rate, lost samples, dropouts, recording folder and size."""
+        stats = getattr(getattr(self.engine, "source", None), "stats", None)
+        lost = max(self.lost_samples, int(getattr(stats, "samples_lost", 0) or 0))
+        dropouts = max(self.dropouts, int(getattr(stats, "dropouts", 0) or 0))
+        self._set_label("board", f"board: {self.board_name or '–'}  {len(self.channel_names)} ch @ {self.sfreq:g} Hz")
+        self._set_label("rate", f"rate: {self.achieved_rate():.1f} Hz")
+        self._set_label("lost", f"lost: {lost} samples")
+        self._set_label("dropouts", f"dropouts: {dropouts}")
+        if self.record_dir is None:
+            self._set_label("record", "not recording")
+        else:
+            now = time.monotonic()
+            if now - self._record_size_at > 2.0:
+                self._record_size = _folder_size(self.record_dir)
+                self._record_size_at = now
+            self._set_label("record", f"{self.record_dir} ({_human_bytes(self._record_size)})")
+
+    def _set_label(self, key: str, text: str) -> None:
+        label = self.status_labels[key]
+        if label.text() != text:
+            label.setText(text)
+            label.setMinimumWidth(label.fontMetrics().horizontalAdvance(text) + 14)
+
+    def log(self, message: str) -> None:
+        """Keep a line for the person (the latest is shown under the trigger list)."""
+        self.log_lines.append(message)
+        if len(self.log_lines) > 1000:
+            del self.log_lines[:500]
+        self.log_label.setText(message)
+
+    def _show_alarm_region(self) -> None:
+        start = self.start_datetime
+        if self.alarm is None or start is None:
+            self.hypnogram.set_alarm_window(None, None)
+            return
+        a_start = start.replace(hour=self.alarm[0].hour, minute=self.alarm[0].minute, second=0, microsecond=0)
+        if a_start < start:
+            a_start += dt.timedelta(days=1)
+        a_end = a_start.replace(hour=self.alarm[1].hour, minute=self.alarm[1].minute)
+        if a_end <= a_start:
+            a_end += dt.timedelta(days=1)
+        self.hypnogram.set_alarm_window((a_start - start).total_seconds(), (a_end - start).total_seconds())
+
+    # ------------------------------------------------------------------ commands
+    def _call_engine(self, name: str, *args, **kwargs) -> bool:
+        method = getattr(self.engine, name, None)
+        if method is None:
+            self.log(f"{name}: no engine attached")
+            return False
+        try:
+            method(*args, **kwargs)
+        except (ValueError, TypeError, RuntimeError) as err:
+            self.log(f"{name.replace('_', ' ')}: {err}")
+            return False
+        return True
+
+    def set_policy_enabled(self, name: str, on: bool, confirmed: bool = False) -> None:
+        """Ask the engine to switch a policy on or off (safety needs ``confirmed``)."""
+        ok = self._call_engine("set_policy_enabled", name, on, confirm=confirmed)
+        if not ok:
+            self.controls.set_policy_checked(name, not on)
+        else:
+            self.log(f"{name} {'enabled' if on else 'disabled'}{' (confirmed)' if confirmed else ''}")
+
+    def set_alarm_window(self, window: str) -> None:
+        """Set the smart-alarm window ``"HH:MM-HH:MM"`` in the engine and on the hypnogram."""
+        parsed = _parse_window(window)
+        if parsed is None:
+            self.log(f"cannot read the alarm window {window!r}")
+            return
+        if self._call_engine("set_alarm_window", parsed[0], parsed[1]):
+            self.alarm = parsed
+            self._show_alarm_region()
+            self.log(f"alarm window set to {window}")
+
+    def test_fire(self, action: str, intensity: float) -> None:
+        """Fire ``action`` once at low intensity through the engine."""
+        if self._call_engine("test_fire", action, intensity):
+            self.log(f"test fire: {action} at {intensity:.0%}")
+
+    def insert_marker(self) -> None:
+        """Put a user marker into the stream."""
+        if self._call_engine("insert_marker", 1.0):
+            self.log("marker inserted")
+
+    def toggle_pause(self) -> None:
+        """Play/pause a replay."""
+        if self.replay_controls is not None:
+            self.replay_controls.toggle()
+
+    def step_speed(self, direction: int) -> None:
+        """Replay faster or slower."""
+        if self.replay_controls is not None:
+            self.replay_controls.step_speed(direction)
+
+    def set_paused(self, paused: bool) -> None:
+        """Pause or resume the replay source."""
+        if self.replay is None:
+            return
+        (self.replay.pause if paused else self.replay.resume)()
+        self.log("paused" if paused else "playing")
+
+    def set_speed(self, speed: str) -> None:
+        """Set the replay speed (``"1"`` ... ``"max"``)."""
+        if self.replay is None:
+            return
+        try:
+            self.replay.set_speed(speed)
+        except ValueError as err:
+            self.log(str(err))
+            return
+        self.log(f"speed {speed}{'' if speed == 'max' else 'x'}")
+
+    def seek(self, seconds: float) -> None:
+        """Jump the replay to ``seconds`` (the engine restages from there)."""
+        if self.replay is None:
+            return
+        seeker = getattr(self.engine, "seek", None) or self.replay.seek
+        try:
+            seeker(float(seconds))
+        except ValueError as err:
+            self.log(str(err))
+            return
+        self.log(f"seek to {clock_text(self.start_datetime, seconds)}")
+
+    def toggle_full_screen(self) -> None:
+        """Full screen on/off."""
+        self.showNormal() if self.isFullScreen() else self.showFullScreen()

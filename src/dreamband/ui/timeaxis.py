@@ -1,0 +1,55 @@
+"""A time axis in hours of session time, labelled with the wall-clock time of day when known."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pyqtgraph as pg
+
+
+def format_duration(seconds: float | None) -> str:
+    """Return ``"1 h 05 min"`` / ``"12 min"`` for a number of seconds (``"–"`` when unknown)."""
+    if seconds is None or seconds != seconds:
+        return "–"
+    seconds = max(0.0, float(seconds))
+    hours, rem = divmod(int(round(seconds)), 3600)
+    minutes = rem // 60
+    if hours:
+        return f"{hours} h {minutes:02d} min"
+    return f"{minutes} min"
+
+
+def clock_text(start: dt.datetime | None, session_s: float) -> str:
+    """Return the time of day ``HH:MM`` of session second ``session_s`` (elapsed ``h:mm`` if no start)."""
+    if start is not None:
+        return (start + dt.timedelta(seconds=float(session_s))).strftime("%H:%M")
+    total_min = int(session_s // 60)
+    return f"{total_min // 60}:{total_min % 60:02d}"
+
+
+class ClockAxis(pg.AxisItem):
+    """Bottom axis whose values are hours of session time, shown as ``HH:MM`` of the night.
+
+    Set :attr:`start` (an aware datetime, the session start) to label with the time of day;
+    without it the labels are the elapsed ``h:mm``.
+    """
+
+    def __init__(self, orientation: str = "bottom", **kwargs):
+        super().__init__(orientation, **kwargs)
+        self.start: dt.datetime | None = None
+
+    def set_start(self, start: dt.datetime | None) -> None:
+        """Label ticks relative to ``start`` (None: elapsed time)."""
+        self.start = start
+        self.picture = None
+        self.update()
+
+    def tickSpacing(self, minVal, maxVal, size):  # noqa: N802 - pyqtgraph API
+        span_h = max(maxVal - minVal, 1e-6)
+        for major in (0.25, 0.5, 1.0, 2.0, 3.0):
+            if span_h / major <= max(size / 70.0, 2):
+                return [(major, 0.0), (major / (2 if major < 1 else 4), 0.0)]
+        return [(6.0, 0.0), (1.0, 0.0)]
+
+    def tickStrings(self, values, scale, spacing):  # noqa: N802 - pyqtgraph API
+        return [clock_text(self.start, v * 3600.0) for v in values]
