@@ -350,7 +350,7 @@ def _place_graphoelements(
 
     def put(arr: np.ndarray, start_s: float, wave: np.ndarray) -> None:
         i0 = int(round(start_s * sfreq))
-        i1 = min(i0 + len(wave), arr.shape[-1])
+        i1 = min(i0 + wave.shape[-1], arr.shape[-1])
         if i1 > i0:
             arr[..., i0:i1] += wave[..., : i1 - i0]
 
@@ -571,7 +571,7 @@ def _accelerometer(stage: np.ndarray, sfreq: float, epoch_n: int, rng: np.random
     direction = np.array([0.0, 0.0, 1.0])
     starts = [0] + [k for k in range(1, len(stage)) if stage[k] == W and stage[k - 1] != W]
     bounds = starts + [len(stage)]
-    for a, b in zip(bounds[:-1], bounds[1:]):
+    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
         if a > 0:
             direction = direction + rng.normal(0, 0.5, 3)
             direction /= np.linalg.norm(direction)
