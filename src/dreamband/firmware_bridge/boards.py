@@ -170,6 +170,7 @@ def resolve_board(board: str | int) -> tuple[int, str]:
     """
     if isinstance(board, bool) or not isinstance(board, (str, int)):
         raise TypeError(f"board must be a name (str) or a BrainFlow id (int), got {type(board).__name__}")
+    original = board
     if isinstance(board, str):
         text = board.strip()
         key = text.lower()
@@ -189,9 +190,9 @@ def resolve_board(board: str | int) -> tuple[int, str]:
     try:
         enum_name = BoardIds(board_id).name
     except ValueError:
-        raise ValueError(_invalid_board_message(board)) from None
+        raise ValueError(_invalid_board_message(original)) from None
     if enum_name == "NO_BOARD":
-        raise ValueError(_invalid_board_message(board))
+        raise ValueError(_invalid_board_message(original))
     return board_id, enum_name.lower().replace("_", "-")
 
 

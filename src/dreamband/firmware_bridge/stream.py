@@ -326,7 +326,11 @@ class BoardStream:
         return self._file_lines
 
     def _drain_and_release(self, shim: BoardShim) -> None:
-        """Keep what the session still holds, then stop and release it."""
+        """Stop the stream, keep what the session still holds, then release it."""
+        try:
+            shim.stop_stream()
+        except BrainFlowError:
+            pass
         try:
             data = shim.get_board_data()
             if data.shape[1]:
@@ -492,6 +496,8 @@ class BoardStream:
             self._stats.dropouts += 1
             received = self._stats.samples_received
             self._last_pull_mono = None  # the silence is not part of the achieved rate
+        self._await_gap_check = True  # the next sample (late or after reconnect) measures the gap
+        self._reconnect_gap = (0, 0.0)
         self._push_event(
             "dropout",
             f"No data from board {self.info.name!r} for {silent_for:.1f} s; reconnecting.",
@@ -517,7 +523,6 @@ class BoardStream:
         with self._lock:
             self._shim = shim
             self._last_counter = None  # a new session restarts the package counter
-        self._await_gap_check = True
         details = {"attempt": attempt, "ok": True, "waited_s": delay}
         msg = f"Reconnect attempt {attempt}{of}: session of board {self.info.name!r} restarted, waiting for data."
         if self.info.is_playback and resume is not None:

@@ -1,0 +1,245 @@
+"""BoardStream on real BrainFlow boards (synthetic and playback-file), no mocks."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from brainflow.board_shim import BoardShim
+from brainflow.data_filter import DataFilter
+
+from dreamband.firmware_bridge import (
+    BoardConfig,
+    BoardConnectionError,
+    BoardStream,
+    Montage,
+    Source,
+    StreamChunk,
+    board_info,
+)
+
+SYN = board_info("synthetic")
+
+
+def _collect(stream: BoardStream, seconds: float, until_finished: bool = False):
+    """Poll like the engine does (every 50 ms); return chunks and events."""
+    chunks: list[StreamChunk] = []
+    events = []
+    t_end = time.monotonic() + seconds
+    while time.monotonic() < t_end:
+        time.sleep(0.05)
+        chunks.append(stream.read())
+        events += stream.poll_events()
+        if until_finished and stream.finished:
+            break
+    return chunks, events
+
+
+def _concat(chunks: list[StreamChunk], attr: str = "raw") -> np.ndarray:
+    parts = [getattr(c, attr) for c in chunks if c.n_samples]
+    return np.concatenate(parts, axis=-1)
+
+
+def _write_synthetic_file(path: Path, n: int, seed: int = 0, skip: tuple[int, int] | None = None,
+                          pause: tuple[int, float] | None = None) -> np.ndarray:
+    """Write a BrainFlow CSV in the synthetic board's layout; return what BrainFlow reads back.
+
+    skip=(i, k): k samples missing after sample i (package counter and time jump).
+    pause=(i, s): the recording's clock jumps s seconds after sample i (a dropout).
+    """
+    rng = np.random.default_rng(seed)
+    idx = np.arange(n + (skip[1] if skip else 0))
+    if skip:
+        i, k = skip
+        idx = np.concatenate([idx[: i + 1], idx[i + 1 + k:]])
+    data = np.zeros((SYN.n_rows, idx.size))
+    data[SYN.package_num_row] = idx % 256
+    data[list(SYN.eeg_rows)] = rng.normal(0.0, 20.0, (len(SYN.eeg_rows), idx.size))
+    data[list(SYN.accel_rows)] = rng.normal(0.0, 0.01, (len(SYN.accel_rows), idx.size))
+    ts = 1_764_000_000.0 + idx / SYN.sfreq
+    if pause:
+        ts[pause[0] + 1:] += pause[1]
+    data[SYN.timestamp_row] = ts
+    DataFilter.write_file(data, str(path), "w")
+    back = DataFilter.read_file(str(path))
+    np.testing.assert_allclose(back, data, atol=1e-5)
+    return back
+
+
+def test_synthetic_stream_rate_channels_and_markers():
+    stream = BoardStream(BoardConfig(board="synthetic"))
+    assert isinstance(stream, Source)
+    assert stream.sfreq == 250.0
+    assert stream.channel_names == [*BoardShim.get_eeg_names(SYN.board_id), "accel_x", "accel_y", "accel_z"]
+    assert stream.channel_types == ["eeg"] * 16 + ["accel"] * 3
+    inserted = []
+    chunks = []
+    with stream:
+        t_end = time.monotonic() + 3.0
+        k = 0
+        while time.monotonic() < t_end:
+            time.sleep(0.05)
+            chunks.append(stream.read())
+            k += 1
+            if k in (15, 30, 45):
+                t_before = time.time()
+                stream.insert_marker(float(k))
+                inserted.append((float(k), t_before, time.time()))
+    stats = stream.stats
+    chunks.append(stream.read())  # what arrived before stop stays readable
+    assert stream.poll_events() == []
+
+    n = sum(c.n_samples for c in chunks)
+    assert n == stats.samples_received
+    assert stats.samples_lost == 0 and stats.gaps == 0 and stats.dropouts == 0
+    assert abs(stats.achieved_rate - 250.0) / 250.0 < 0.05, stats.achieved_rate
+    assert abs(n / 3.0 - 250.0) / 250.0 < 0.1
+    # chunks are contiguous, shaped (n_channels, n), float64
+    firsts = [c.first_sample for c in chunks]
+    sizes = [c.n_samples for c in chunks]
+    assert firsts == list(np.concatenate([[0], np.cumsum(sizes)[:-1]]))
+    data = _concat(chunks, "data")
+    raw = _concat(chunks, "raw")
+    assert data.shape == (19, n) and data.dtype == np.float64 and raw.shape == (SYN.n_rows, n)
+    np.testing.assert_array_equal(data, raw[list(stream.montage.rows)])
+    counter = raw[SYN.package_num_row]
+    assert np.all((np.diff(counter) == 1) | (np.diff(counter) == -255))
+    # markers come back on the marker row, once each, on the sample taken when they were inserted
+    markers = _concat(chunks, "markers")
+    np.testing.assert_array_equal(markers, raw[SYN.marker_row])
+    where = np.flatnonzero(markers)
+    assert markers[where].tolist() == [m for m, _, _ in inserted]
+    ts = _concat(chunks, "timestamps")
+    for i, (_, t0, t1) in zip(where, inserted, strict=True):
+        assert t0 - 0.01 <= ts[i] <= t1 + 0.1, (ts[i] - t0)
+
+
+def test_playback_gives_back_the_file(tmp_path):
+    path = tmp_path / "rec.csv"
+    expected = _write_synthetic_file(path, 300)
+    cfg = BoardConfig(board="playback", playback_file=str(path), master_board="synthetic",
+                      dropout_timeout_s=0.4, reconnect_initial_s=0.1, max_reconnect_attempts=1)
+    stream = BoardStream(cfg)
+    assert stream.channel_names == list(Montage.default(SYN).names)
+    stream.start()
+    chunks, events = _collect(stream, 8.0, until_finished=True)
+    stream.stop()
+    raw = _concat(chunks)
+    np.testing.assert_array_equal(raw, expected)  # same samples, same (old) timestamps
+    np.testing.assert_array_equal(_concat(chunks, "data"), expected[list(stream.montage.rows)])
+    assert stream.finished and stream.stats.samples_lost == 0
+    assert [e.kind for e in events] == ["dropout", "reconnect_attempt", "ended"]
+
+
+def test_playback_that_runs_out_drops_out_retries_and_ends(tmp_path):
+    path = tmp_path / "short.csv"
+    expected = _write_synthetic_file(path, 250, seed=1)
+    cfg = BoardConfig(board="playback", playback_file=str(path), master_board="synthetic",
+                      dropout_timeout_s=0.5, reconnect_initial_s=0.1, reconnect_max_s=0.2,
+                      max_reconnect_attempts=3)
+    stream = BoardStream(cfg)
+    stream.start()
+    chunks, events = _collect(stream, 12.0, until_finished=True)
+    assert stream.finished and not stream.running
+    stream.stop()
+    stream.stop()  # idempotent
+    kinds = [e.kind for e in events]
+    assert kinds == ["dropout", "reconnect_attempt", "reconnect_attempt", "reconnect_attempt", "ended"]
+    dropout = events[0]
+    # detected within the timeout plus a few polls of the reader thread
+    assert 0.5 <= dropout.details["since_last_sample_s"] < 0.5 + 0.3
+    assert [e.details["attempt"] for e in events[1:4]] == [1, 2, 3]
+    assert all(e.details["resume_line"] == 250 for e in events[1:4])  # resumed at the end, not replayed
+    assert "ended" in events[-1].message
+    # everything received before the dropout is kept, nothing duplicated
+    np.testing.assert_array_equal(_concat(chunks), expected)
+    st = stream.stats
+    assert st.samples_received == 250 and st.dropouts == 1 and st.reconnects == 0
+    assert st.samples_lost == 0 and st.seconds_lost == 0.0
+    assert stream.read().n_samples == 0
+
+
+def test_dropout_mid_file_reconnects_and_counts_the_gap(tmp_path):
+    """A recording whose clock stops for 1 s (the headband out of range) and that lost 10
+    packages earlier: the playback board really goes silent, the stream reconnects and resumes."""
+    path = tmp_path / "gappy.csv"
+    expected = _write_synthetic_file(path, 400, seed=2, skip=(99, 10), pause=(249, 1.0))
+    cfg = BoardConfig(board="playback", playback_file=str(path), master_board="synthetic",
+                      dropout_timeout_s=0.4, reconnect_initial_s=0.1, max_reconnect_attempts=1)
+    with BoardStream(cfg) as stream:
+        chunks, events = _collect(stream, 10.0, until_finished=True)
+    chunks.append(stream.read())
+    kinds = [e.kind for e in events]
+    # then the file runs out: a second dropout, one attempt, the end
+    assert kinds == ["gap", "dropout", "reconnect_attempt", "reconnected", "dropout", "reconnect_attempt",
+                     "ended"], kinds
+    gap = events[0]
+    assert gap.details["lost_samples"] == 10
+    reconnected = events[3]
+    assert reconnected.details["lost_samples"] == 250  # 1.0 s at 250 Hz
+    assert reconnected.details["lost_s"] == pytest.approx(1.0)
+    np.testing.assert_array_equal(_concat(chunks), expected)  # nothing lost or repeated on our side
+    st = stream.stats
+    assert st.samples_received == 400
+    assert st.samples_lost == 260 and st.gaps == 2 and st.dropouts == 2 and st.reconnects == 1
+    assert st.seconds_lost == pytest.approx(1.04)
+
+
+def test_two_boards_stream_at_once(tmp_path):
+    path = tmp_path / "other.csv"
+    _write_synthetic_file(path, 500, seed=3)
+    a = BoardStream(BoardConfig(board="synthetic"))
+    b = BoardStream(BoardConfig(board="synthetic"))
+    c = BoardStream(BoardConfig(board="playback", playback_file=str(path), master_board="synthetic"))
+    try:
+        for s in (a, b, c):
+            s.start()
+        time.sleep(1.5)
+        got = [s.read() for s in (a, b, c)]
+        a.insert_marker(3.0)
+        time.sleep(0.2)
+        marks = [s.read().markers for s in (a, b)]
+    finally:
+        for s in (a, b, c):
+            s.stop()
+    for chunk in got:
+        assert 250 <= chunk.n_samples <= 450
+    assert np.count_nonzero(marks[0] == 3.0) == 1 and np.count_nonzero(marks[1]) == 0
+
+
+def test_bad_port_and_missing_device_are_clear(tmp_path):
+    cfg = BoardConfig(board="cyton", serial_port="/dev/nonexistent-dreamband")
+    stream = BoardStream(cfg)
+    with pytest.raises(BoardConnectionError) as err:
+        stream.start()
+    msg = str(err.value)
+    assert "'cyton'" in msg and "/dev/nonexistent-dreamband" in msg and "dongle" in msg
+    assert not stream.running
+    with pytest.raises(BoardConnectionError, match="'cyton-daisy' needs --serial-port"):
+        BoardStream(BoardConfig(board="cyton-daisy")).start()
+    with pytest.raises(ValueError, match="Allowed values are"):
+        BoardStream(BoardConfig(board="openbci"))
+    with pytest.raises(FileNotFoundError, match="gone.csv"):
+        BoardStream(BoardConfig(board="playback", playback_file=str(tmp_path / "gone.csv"), master_board="cyton"))
+    with pytest.raises(TypeError, match="BoardConfig"):
+        BoardStream("synthetic")  # type: ignore[arg-type]
+
+
+def test_session_is_released_on_exceptions_and_markers_are_checked():
+    cfg = BoardConfig(board="synthetic", other_info="dreamband-release-test")
+    stream = BoardStream(cfg)
+    with pytest.raises(KeyError), stream:
+        with pytest.raises(ValueError, match="non-zero"):
+            stream.insert_marker(0.0)
+        raise KeyError("boom")
+    assert not stream.running
+    with pytest.raises(RuntimeError, match="insert_marker needs a started stream"):
+        stream.insert_marker(1.0)
+    with pytest.raises(RuntimeError, match="create a new one"):
+        stream.start()
+    # BrainFlow refuses a second session with the same parameters unless the first was released
+    again = BoardStream(cfg)
+    again.start()
+    again.stop()
