@@ -29,6 +29,7 @@ class RemCue(Policy):
         self._rem_start: float | None = None
         self.active = False
         self._last: float | None = None
+        self._next = 0.0
 
     @property
     def count(self) -> int:
@@ -52,6 +53,7 @@ class RemCue(Policy):
             self._rem_start = float(epoch.onset)
         if not self.active and state.asleep and t - self._rem_start >= self.settings.stable_rem_s - 1e-9:
             self.active = True
+            self._next = t
         return []
 
     def on_arousal(self, reading: Any, state: Any) -> list[Any]:
@@ -71,11 +73,13 @@ class RemCue(Policy):
 
     def on_tick(self, time: float, state: Any) -> list[Any]:
         s = self.settings
-        if not self.active or self.count >= s.max_per_night or state.signal_lost:
-            return []
-        if self._last is not None and time - self._last < s.interval_s - 1e-9:
-            return []
-        self._last = float(time)
-        return [self._fire(time, "stable REM: lucidity cue", {
-            "rem_since": self._rem_start, "rem_s": time - (self._rem_start or time), "count": self.count + 1,
-            "max_per_night": s.max_per_night, "interval_s": s.interval_s}, action="cue")]
+        out: list[Any] = []
+        # cues at exact data times (activation, then every interval_s), however the data is chunked
+        while self.active and not state.signal_lost and self.count < s.max_per_night and self._next <= time + 1e-9:
+            at = self._next
+            self._last = at
+            self._next = at + s.interval_s
+            out.append(self._fire(at, "stable REM: lucidity cue", {
+                "rem_since": self._rem_start, "rem_s": at - (self._rem_start or at), "count": self.count + 1,
+                "max_per_night": s.max_per_night, "interval_s": s.interval_s}, action="cue"))
+        return out

@@ -48,14 +48,15 @@ class Safety(Policy):
         out = []
         if not self._max_done and not s.disable_max_length and time >= s.max_hours * 3600.0:
             self._max_done = True
-            out.append(self._fire(time, f"maximum session length of {s.max_hours:g} h reached",
+            out.append(self._fire(s.max_hours * 3600.0, f"maximum session length of {s.max_hours:g} h reached",
                                   {"max_hours": s.max_hours, "session_s": time}, policy="safety_max_length"))
         since = state.signal_lost_since if state.signal_lost else None
         if (since is not None and not s.disable_signal_lost and self._lost_fired_for != since
                 and time - since >= s.signal_lost_min * 60.0):
             self._lost_fired_for = since
-            out.append(self._fire(time, f"signal lost / headband off for {(time - since) / 60:.1f} min",
-                                  {"lost_since": since, "lost_min": (time - since) / 60.0,
+            at = since + s.signal_lost_min * 60.0
+            out.append(self._fire(at, f"signal lost / headband off for {s.signal_lost_min:g} min",
+                                  {"lost_since": since, "lost_min": s.signal_lost_min,
                                    "off_head": bool(state.off_head), "signal_lost_min": s.signal_lost_min},
                                   policy="safety_signal_lost"))
         return out

@@ -100,7 +100,7 @@ class SmartAlarm(Policy):
         win = self.window_session_s(state)
         if self.done or win is None or time < win[1]:
             return []
-        return self._end(time, state)
+        return self._end(win[1], state)  # at the exact window end, however the data is chunked
 
     def _end(self, time: float, state: Any) -> list[Any]:
         self.done = True

@@ -1,0 +1,756 @@
+"""The session engine: source -> filters -> epochs -> quality -> stager -> night state ->
+triggers -> actions -> sinks.
+
+One code path for live and replay. The clock is the data's own: session time = samples
+received / sfreq, never the wall clock, so a replayed night gives the same epochs, states and
+trigger times as live.
+
+Two ways to run it:
+
+- **manual** (deterministic): ``engine.step()`` reads one chunk and returns the events it caused;
+  ``engine.run_to_end()`` loops until the source is finished or ``duration_s`` is reached.
+- **threaded**: ``engine.start()`` runs acquisition in its own thread; ``engine.stop()`` ends it.
+  The source is always stopped and released, also on exceptions and Ctrl-C.
+
+Sinks read events from their own :class:`Subscription` (``engine.subscribe()``): a slow sink
+never blocks acquisition nor the other sinks. A bounded subscription (``maxsize``) drops its own
+oldest ``SamplesArrived`` when full and says so with a warning ``LogMessage`` (other event kinds
+are never dropped).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time as _time
+from collections import deque
+from typing import Any
+
+import numpy as np
+
+from dreamband.session.actions import ActionManager
+from dreamband.session.events import (
+    Dropout,
+    EpochStaged,
+    Event,
+    LogMessage,
+    QualityChanged,
+    SamplesArrived,
+    SessionEnded,
+    SessionStarted,
+    StateChanged,
+    TriggerFired,
+)
+from dreamband.session.settings import POLICY_NAMES, SessionSettings
+from dreamband.session.state import NightState
+from dreamband.session.triggers import Policy, StopRequest, build_policies, usable
+from dreamband.signal.detectors import ArousalDetector
+from dreamband.signal.epochs import EpochBuffer
+from dreamband.signal.filters import StreamingSosFilter, warmup_filters
+from dreamband.signal.quality import assess_epoch
+from dreamband.signal.stager import Stager
+from dreamband.signal.stager import warmup as warmup_stager
+from dreamband.signal.stages import REM, UNSTAGED
+
+_FRONTAL_PREFS = ("fpz", "fp1", "fp2", "fp", "af7", "af8", "af", "fz", "f")
+
+
+class Subscription:
+    """One sink's own queue of events.
+
+    Parameters
+    ----------
+    maxsize : int, optional
+        Most ``SamplesArrived`` events kept; beyond it the oldest are dropped for this sink only
+        (counted in :attr:`dropped_chunks` / :attr:`dropped_samples`, announced once per episode
+        by a warning ``LogMessage``). None (default) keeps everything.
+    name : str
+        For messages.
+    """
+
+    def __init__(self, maxsize: int | None = None, name: str = "sink") -> None:
+        if maxsize is not None and int(maxsize) < 1:
+            raise ValueError(f"maxsize must be >= 1 or None, got {maxsize!r}.")
+        self.maxsize = None if maxsize is None else int(maxsize)
+        self.name = name
+        self.dropped_chunks = 0
+        self.dropped_samples = 0
+        self._q: deque[Event] = deque()
+        self._n_samples_events = 0
+        self._cond = threading.Condition()
+        self._closed = False
+        self._ended = False
+        self._dropping = False
+
+    # ----------------------------------------------------------- engine side
+    def _put(self, ev: Event) -> None:
+        with self._cond:
+            if self._closed:
+                return
+            if isinstance(ev, SamplesArrived):
+                if self.maxsize is not None and self._n_samples_events >= self.maxsize:
+                    self._drop_oldest_samples(ev.time)
+                self._n_samples_events += 1
+            elif isinstance(ev, SessionEnded):
+                self._ended = True
+            self._q.append(ev)
+            self._cond.notify_all()
+
+    def _drop_oldest_samples(self, time: float) -> None:
+        for i, old in enumerate(self._q):
+            if isinstance(old, SamplesArrived):
+                del self._q[i]
+                self._n_samples_events -= 1
+                self.dropped_chunks += 1
+                self.dropped_samples += old.chunk.n_samples if old.chunk is not None else 0
+                break
+        if not self._dropping:
+            self._dropping = True
+            self._q.append(LogMessage(time, "warning", f"{self.name} fell behind: dropping sample chunks for this view "
+                                                       "only (acquisition and recording are unaffected)."))
+
+    def _end(self) -> None:
+        with self._cond:
+            self._ended = True
+            self._cond.notify_all()
+
+    # ----------------------------------------------------------- sink side
+    def get(self, timeout: float | None = None) -> Event | None:
+        """Next event; waits up to ``timeout`` s (None: until one comes or the session ends)."""
+        with self._cond:
+            if not self._q and not self._ended and not self._closed:
+                self._cond.wait_for(lambda: self._q or self._ended or self._closed, timeout)
+            return self._pop()
+
+    def get_nowait(self) -> Event | None:
+        """Next event or None."""
+        with self._cond:
+            return self._pop()
+
+    def _pop(self) -> Event | None:
+        if not self._q:
+            self._dropping = False
+            return None
+        ev = self._q.popleft()
+        if isinstance(ev, SamplesArrived):
+            self._n_samples_events -= 1
+        return ev
+
+    def drain(self, max_items: int | None = None) -> list[Event]:
+        """All queued events (at most ``max_items``), without waiting."""
+        out: list[Event] = []
+        with self._cond:
+            while self._q and (max_items is None or len(out) < max_items):
+                out.append(self._pop())  # type: ignore[arg-type]
+            if not self._q:
+                self._dropping = False
+        return out
+
+    def __len__(self) -> int:
+        return len(self._q)
+
+    @property
+    def ended(self) -> bool:
+        """True once the session ended (events may still be queued)."""
+        return self._ended
+
+    @property
+    def exhausted(self) -> bool:
+        """True when the session ended and every event was taken."""
+        return self._ended and not self._q
+
+    @property
+    def closed(self) -> bool:
+        """True after :meth:`close`."""
+        return self._closed
+
+    def close(self) -> None:
+        """Stop receiving events (the engine forgets this subscription)."""
+        with self._cond:
+            self._closed = True
+            self._q.clear()
+            self._cond.notify_all()
+
+
+class RecorderSink:
+    """Feeds a recorder (``write_chunk(chunk)``, ``write_event(dict)``, ``close()``) from a subscription.
+
+    In manual mode the engine pumps it after every step; in threaded mode it runs in its own
+    writer thread so a slow disk never blocks acquisition.
+    """
+
+    def __init__(self, recorder: Any, subscription: Subscription) -> None:
+        self.recorder = recorder
+        self.subscription = subscription
+        self.error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+
+    def pump(self) -> None:
+        """Write every queued event."""
+        for ev in self.subscription.drain():
+            self._write(ev)
+
+    def _write(self, ev: Event) -> None:
+        if self.error is not None:
+            return
+        try:
+            if isinstance(ev, SamplesArrived):
+                if ev.chunk is not None and ev.chunk.n_samples:
+                    self.recorder.write_chunk(ev.chunk)
+            else:
+                self.recorder.write_event(ev.to_dict())
+        except Exception as err:  # recorded, reported; acquisition goes on
+            self.error = err
+
+    def start_thread(self) -> None:
+        """Write from a background thread until the session ends."""
+        def loop() -> None:
+            while True:
+                ev = self.subscription.get(timeout=0.5)
+                if ev is not None:
+                    self._write(ev)
+                elif self.subscription.exhausted or self.subscription.closed:
+                    break
+        self._thread = threading.Thread(target=loop, name="dreamband-recorder", daemon=True)
+        self._thread.start()
+
+    def finish(self, timeout: float = 30.0) -> None:
+        """Write what is left and close the recorder."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self.pump()
+        try:
+            self.recorder.close()
+        except Exception as err:
+            self.error = self.error or err
+
+
+def _frontal_first(names: list[str], candidates: list[int]) -> list[int]:
+    for pref in _FRONTAL_PREFS:
+        for i in candidates:
+            if names[i].lower().replace("eeg", "").strip(" -_").startswith(pref):
+                return [i] + [c for c in candidates if c != i]
+    return list(candidates)
+
+
+class SessionEngine:
+    """Run a session over a source.
+
+    Parameters
+    ----------
+    source : Source
+        A ``BoardStream``, a ``RecordingSource``, the sleeper board ... (``firmware_bridge.chunk.Source``).
+    config : SessionSettings, optional
+        Triggers, actions, state definitions, ``duration_s``.
+    recorder : object, optional
+        A ``recordings.SessionRecorder`` (``write_chunk``, ``write_event``, ``close``); it becomes
+        a sink with its own unbounded subscription and is closed when the session ends.
+    stager : Stager, optional
+        Default: the shipped one-channel model (or ``config.model_path``).
+    start_datetime : datetime, optional
+        Wall-clock time of the first sample. Default: ``source.start_time`` (+ the replay
+        position) when the source has one, else now.
+    play_sound : bool, optional
+        Force the sound action on/off (default: only with a sound device, not on CI).
+
+    Attributes
+    ----------
+    night : NightState
+    epochs : list of EpochStaged
+    triggers : list of TriggerFired
+    policies : dict[str, Policy]
+    actions : ActionManager
+    """
+
+    def __init__(self, source: Any, config: SessionSettings | None = None, *, recorder: Any = None,
+                 stager: Stager | None = None, start_datetime: dt.datetime | None = None,
+                 play_sound: bool | None = None) -> None:
+        self.source = source
+        self.settings = config or SessionSettings()
+        self.sfreq = float(source.sfreq)
+        self.channel_names: list[str] = list(source.channel_names)
+        self.channel_types: list[str] = list(source.channel_types)
+        types = self.channel_types
+        self._eeg_rows = [i for i, t in enumerate(types) if t == "eeg"]
+        if not self._eeg_rows:
+            raise ValueError(f"The source has no EEG channel (channels: {self.channel_names}); "
+                             "choose the headband's EEG rows with --eeg.")
+        self._exg_rows = [i for i, t in enumerate(types) if t in ("eeg", "eog", "emg")]
+        self._exg_names = [self.channel_names[i] for i in self._exg_rows]
+        self._eeg_names = [self.channel_names[i] for i in self._eeg_rows]
+        self.stager = stager or Stager(model=self.settings.model_path, n_channels=1)
+        self.staging_rows = self._staging_rows(self.stager.n_channels)
+        self._staging_pos = [self._exg_rows.index(r) for r in self.staging_rows]
+        self._epochs_buf = EpochBuffer(self.sfreq, len(self._exg_rows), epoch_s=self.settings.epoch_s)
+        emg = [i for i, t in enumerate(types) if t == "emg"]
+        accel = [i for i, t in enumerate(types) if t == "accel"]
+        det_rows = sorted(set(self._eeg_rows + emg))
+        self._det_rows = det_rows
+        self._det_filter = StreamingSosFilter.highpass(0.5, self.sfreq, len(det_rows)) if self.sfreq >= 90 else None
+        self.detector: ArousalDetector | None = None
+        if self.sfreq >= 90:
+            self.detector = ArousalDetector(self.sfreq, eeg_rows=[det_rows.index(r) for r in self.staging_rows],
+                                            emg_rows=[det_rows.index(r) for r in emg],
+                                            accel_rows=list(range(len(det_rows), len(det_rows) + len(accel))))
+        self._accel_rows = accel
+        self._start_override = start_datetime or self.settings.start_datetime
+        self.night = NightState(self._start_override or dt.datetime.now().astimezone(), self.settings.epoch_s,
+                                self.settings.persistent_sleep_min, self.settings.rem_interruption_epochs)
+        self.policies: dict[str, Policy] = build_policies(self.settings.triggers)
+        self.actions = ActionManager(self.settings.actions, source=source, play_sound=play_sound)
+        self.epochs: list[EpochStaged] = []
+        self.triggers: list[TriggerFired] = []
+        self.error: BaseException | None = None
+        self.end_reason: str | None = None
+
+        self._lock = threading.RLock()
+        self._subs: list[Subscription] = []
+        self._subs_lock = threading.Lock()
+        self._recorder: RecorderSink | None = None
+        self._n = 0
+        self._opened = False
+        self._ended = False
+        self._thread: threading.Thread | None = None
+        self._stop_flag = threading.Event()
+        self._quality: dict[str, str] = {}
+        self._wall_start: float | None = None
+        self._dropouts = 0
+        self._pending: list[Event] = []
+        if recorder is not None:
+            self._recorder = RecorderSink(recorder, self.subscribe(name="recorder"))
+
+    # ------------------------------------------------------------------ setup
+    def _staging_rows(self, n: int) -> list[int]:
+        montage = getattr(self.source, "montage", None)
+        rows: list[int] = []
+        if montage is not None and getattr(montage, "staging_channels", None):
+            rows = [int(i) for i in montage.staging_channels if self.channel_types[int(i)] == "eeg"]
+        if len(rows) < n:
+            rows += [r for r in _frontal_first(self.channel_names, self._eeg_rows) if r not in rows]
+        if len(rows) < n:
+            raise ValueError(f"The stager needs {n} EEG channel(s); the source has {len(self._eeg_rows)}.")
+        return rows[:n]
+
+    def subscribe(self, maxsize: int | None = None, name: str = "sink") -> Subscription:
+        """Return a new subscription that receives every event from now on (see :class:`Subscription`)."""
+        sub = Subscription(maxsize, name)
+        with self._subs_lock:
+            self._subs.append(sub)
+        if self._ended:
+            sub._end()
+        return sub
+
+    def session_info(self) -> dict[str, Any]:
+        """What ``SessionStarted.info`` and a recorder's sidecar need: board, montage, rates, settings."""
+        from dataclasses import asdict
+
+        from dreamband import __version__
+
+        board = getattr(getattr(self.source, "info", None), "name", None) or type(self.source).__name__
+        units = ["g" if t == "accel" else "uV" for t in self.channel_types]
+        return {
+            "board": board,
+            "board_id": getattr(getattr(self.source, "config", None), "board_id", None),
+            "sfreq": self.sfreq,
+            "channel_names": self.channel_names,
+            "channel_types": self.channel_types,
+            "units": units,
+            "staging_channels": [self.channel_names[r] for r in self.staging_rows],
+            "start_time": self.night.start_datetime.isoformat(),
+            "software_version": __version__,
+            "model": getattr(self.stager.model, "name", None) or str(getattr(self.stager.model, "path", "")),
+            "settings": _jsonable(asdict(self.settings)),
+        }
+
+    def _resolve_start(self) -> dt.datetime:
+        if self._start_override is not None:
+            start = self._start_override
+        else:
+            base = getattr(self.source, "start_time", None)
+            if isinstance(base, dt.datetime):
+                start = base + dt.timedelta(seconds=float(getattr(self.source, "position_s", 0.0) or 0.0))
+            else:
+                start = dt.datetime.now().astimezone()
+        return start if start.tzinfo is not None else start.astimezone()
+
+    def _open(self) -> None:
+        if self._opened:
+            return
+        self._opened = True
+        warmup_filters()
+        warmup_stager()
+        self.night.start_datetime = self._resolve_start()
+        self.source.start()
+        self._wall_start = _time.monotonic()
+        evs: list[Event] = [SessionStarted(0.0, self.session_info())]
+        for note in self.policies["safety"].disabled_notes():
+            evs.append(LogMessage(0.0, "warning", note))
+        sa = self.policies["smart_alarm"]
+        if sa.enabled and getattr(sa, "window", None):
+            ws, we = sa.window_session_s(self.night)
+            evs.append(LogMessage(0.0, "info", f"Smart alarm window {sa.settings.window}: from "
+                                  f"{self.night.wall_clock(ws):%a %H:%M} to {self.night.wall_clock(we):%a %H:%M}."))
+        self._pending += evs
+
+    # ------------------------------------------------------------------ running
+    @property
+    def time(self) -> float:
+        """Session time of the latest sample, seconds."""
+        return self._n / self.sfreq
+
+    @property
+    def state(self) -> dict[str, Any]:
+        """The latest NightState snapshot (a JSON-ready dict)."""
+        with self._lock:
+            return self.night.snapshot()
+
+    @property
+    def running(self) -> bool:
+        """True while the acquisition thread runs."""
+        return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def ended(self) -> bool:
+        """True once ``SessionEnded`` was published."""
+        return self._ended
+
+    def step(self) -> list[Event]:
+        """Read one chunk and process it; return the events caused (also published to subscribers)."""
+        with self._lock:
+            if self._ended:
+                return []
+            self._open()
+            events, self._pending = self._pending, []
+            try:
+                chunk = self.source.read()
+                events += self._process_chunk(chunk)
+                for se in self.source.poll_events():
+                    if se.kind == "dropout":
+                        self._dropouts += 1
+                    self.night.update_stream(se.kind, self.time)
+                    events.append(Dropout(self.time, se.kind, se.message, dict(se.details)))
+                events += self._tick(self.time)
+                duration = self.settings.duration_s
+                if duration is not None and self.time >= duration - 0.5 / self.sfreq:
+                    events += self._finish_events("duration reached")
+                elif self.source.finished and chunk.n_samples == 0:
+                    events += self._finish_events("the source finished")
+            except BaseException:
+                self._publish(events)
+                raise
+            self._publish(events)
+        if self._ended:
+            self._close_sinks()
+        elif self._recorder is not None and self._thread is None:
+            self._recorder.pump()
+        return events
+
+    def run_to_end(self, max_steps: int | None = None, include_samples: bool = False) -> list[Event]:
+        """Step until the session ends (source finished or ``duration_s``); return the events.
+
+        ``SamplesArrived`` events are left out unless ``include_samples``. The source is
+        stopped at the end, also on an exception.
+        """
+        out: list[Event] = []
+        steps = 0
+        try:
+            while not self._ended and (max_steps is None or steps < max_steps):
+                evs = self.step()
+                out += evs if include_samples else [e for e in evs if not isinstance(e, SamplesArrived)]
+                steps += 1
+        finally:
+            if not self._ended:
+                out += [e for e in self.stop() if include_samples or not isinstance(e, SamplesArrived)]
+        return out
+
+    def start(self) -> None:
+        """Start acquisition in its own thread (returns at once; the source is opened first)."""
+        with self._lock:
+            if self._thread is not None:
+                raise RuntimeError("This engine was already started; create a new one for a new session.")
+            if self._ended:
+                raise RuntimeError("This session has ended; create a new engine.")
+            if self._recorder is not None:
+                self._recorder.start_thread()
+            self._thread = threading.Thread(target=self._loop, name="dreamband-acquisition", daemon=True)
+        try:
+            with self._lock:
+                self._open()
+        except BaseException:
+            self._stop_flag.set()
+            self._thread = None
+            self._finish("failed to start")
+            raise
+        self._thread.start()
+
+    def _loop(self) -> None:
+        try:
+            while not self._stop_flag.is_set() and not self._ended:
+                evs = self.step()
+                if not any(isinstance(e, SamplesArrived) for e in evs):
+                    self._stop_flag.wait(0.02)
+        except BaseException as err:  # published and kept; the source is released below
+            self.error = err
+            with self._lock:
+                self._publish([LogMessage(self.time, "error", f"The session stopped on an error: {err!r}")])
+        finally:
+            self._finish("stopped by the user" if self._stop_flag.is_set() else "error" if self.error else "ended")
+
+    def stop(self, timeout: float = 10.0) -> list[Event]:
+        """End the session: stop the thread (if any), the source and the actions; close the recorder."""
+        self._stop_flag.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+        return self._finish("stopped by the user")
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for the acquisition thread to end; True when it has."""
+        if self._thread is None:
+            return self._ended
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def _finish(self, reason: str) -> list[Event]:
+        with self._lock:
+            events = self._pending + (self._finish_events(reason) if not self._ended else [])
+            self._pending = []
+            self._publish(events)
+        self._close_sinks()
+        return events
+
+    def _finish_events(self, reason: str) -> list[Event]:
+        self._ended = True
+        self.end_reason = reason
+        t = self.time
+        events = self.actions.stop_all(t, f"session ended: {reason}")
+        try:
+            self.source.stop()
+        except Exception as err:
+            events.append(LogMessage(t, "warning", f"Stopping the source failed: {err}"))
+        events.append(StateChanged(t, self.night.plain, self.night.snapshot()))
+        events.append(SessionEnded(t, reason))
+        return events
+
+    def _close_sinks(self) -> None:
+        with self._subs_lock:
+            subs = list(self._subs)
+        for s in subs:
+            s._end()
+        rec, self._recorder = self._recorder, None
+        if rec is not None:
+            rec.finish()
+            if rec.error is not None:
+                self.error = self.error or rec.error
+        self.actions.close()
+
+    def _publish(self, events: list[Event]) -> None:
+        if not events:
+            return
+        with self._subs_lock:
+            subs = [s for s in self._subs if not s.closed]
+            self._subs = subs
+        for s in subs:
+            for ev in events:
+                s._put(ev)
+
+    # ------------------------------------------------------------------ pipeline
+    def _process_chunk(self, chunk: Any) -> list[Event]:
+        n = chunk.n_samples
+        if n == 0:
+            return []
+        duration = self.settings.duration_s
+        if duration is not None:
+            room = int(round(duration * self.sfreq)) - self._n
+            if room < n:
+                chunk = _trim(chunk, max(room, 0))
+                n = chunk.n_samples
+                if n == 0:
+                    return []
+        self._n += n
+        t = self.time
+        events: list[Event] = [SamplesArrived(t, chunk)]
+        self.night.note_samples(t)
+        data = chunk.data
+        epochs = self._epochs_buf.push(data[self._exg_rows])
+        readings: list[Any] = []
+        if self.detector is not None:
+            det = data[self._det_rows]
+            if self._det_filter is not None:
+                det = self._det_filter.process(det)
+            if self._accel_rows:
+                det = np.vstack([det, data[self._accel_rows]])
+            readings = self.detector.process(det)
+        # interleave arousal readings and epochs in time order (independent of chunking)
+        ri = 0
+        for ep in epochs:
+            end = ep.onset_s + self.settings.epoch_s
+            while ri < len(readings) and readings[ri].time <= end + 1e-9:
+                events += self._on_reading(readings[ri])
+                ri += 1
+            events += self._on_epoch(ep)
+        for r in readings[ri:]:
+            events += self._on_reading(r)
+        return events
+
+    def _on_reading(self, reading: Any) -> list[Event]:
+        out: list[Event] = []
+        for p in self.policies.values():
+            if p.enabled:
+                out += self._route(p.on_arousal(reading, self.night))
+        return out
+
+    def _on_epoch(self, ep: Any) -> list[Event]:
+        events: list[Event] = []
+        t = ep.onset_s + self.settings.epoch_s
+        q = assess_epoch(ep.data_uv, self.sfreq, self._exg_names)
+        for name, status in q.status.items():
+            if self._quality.get(name, "good") != status:
+                reason = next((r for r in q.reasons if r.startswith(f"{name}:")), "")
+                events.append(QualityChanged(t, name, status, reason))
+            self._quality[name] = status
+            if name in self._eeg_names:
+                self.night.update_quality(name, status, t, self._eeg_names)
+        sq = q.subset(self._staging_pos, self._exg_names)
+        res = self.stager.stage(ep.staging_v[self._staging_pos], sq, epoch_index=ep.index)
+        ev = EpochStaged(
+            time=t, epoch_index=int(ep.index), onset=float(ep.onset_s), stage=int(res.stage),
+            probabilities=tuple(float(p) for p in res.probabilities), confidence=float(res.confidence),
+            quality_ok=bool(res.quality_ok and res.stage != UNSTAGED), quality_reasons=tuple(res.reasons),
+            features={k: float(v) for k, v in res.features.items()},
+        )
+        self.epochs.append(ev)
+        self.night.update(ev)
+        events += [ev, StateChanged(t, self.night.plain, self.night.snapshot())]
+        events += self.actions.on_epoch(ev)
+        for p in self.policies.values():
+            if p.enabled:
+                events += self._route(p.on_epoch(ev, self.night))
+        if self.detector is not None and ev.stage == REM and usable(ev):
+            self.detector.add_baseline(ev.onset, t)
+        return events
+
+    def _tick(self, t: float) -> list[Event]:
+        events: list[Event] = []
+        for p in self.policies.values():
+            if p.enabled:
+                events += self._route(p.on_tick(t, self.night))
+        events += self.actions.on_tick(t)
+        return events
+
+    def _route(self, outs: list[Any]) -> list[Event]:
+        events: list[Event] = []
+        for o in outs:
+            if isinstance(o, TriggerFired):
+                self.triggers.append(o)
+                events.append(o)
+                events += self.actions.start(o)
+            elif isinstance(o, StopRequest):
+                events += self.actions.stop(o.policy, o.time, o.reason)
+            elif isinstance(o, Event):
+                events.append(o)
+        return events
+
+    # ------------------------------------------------------------------ control
+    def set_policy_enabled(self, name: str, on: bool, confirm: bool = False) -> list[Event]:
+        """Switch a policy on or off; returns (and publishes) the ``LogMessage`` saying so.
+
+        Safety (``"safety"``, ``"safety_max_length"``, ``"safety_signal_lost"``) can be switched
+        off only with ``confirm=True``, and that is logged as a warning.
+        """
+        safety_parts = {"safety_max_length": "disable_max_length", "safety_signal_lost": "disable_signal_lost"}
+        if name not in self.policies and name not in safety_parts:
+            raise ValueError(f"Unknown policy {name!r}; choose from {', '.join(POLICY_NAMES)} "
+                             "(or safety_max_length, safety_signal_lost).")
+        with self._lock:
+            is_safety = name == "safety" or name in safety_parts
+            if is_safety and not on and not confirm:
+                raise ValueError(f"{name} is a safety stop and cannot be switched off silently; "
+                                 "call set_policy_enabled(name, False, confirm=True) to do it on purpose.")
+            if name in safety_parts:
+                setattr(self.policies["safety"].settings, safety_parts[name], not on)
+            else:
+                self.policies[name].enabled = bool(on)
+            level = "warning" if is_safety and not on else "info"
+            what = "ENABLED" if on else "DISABLED"
+            msg = f"{'SAFETY: ' if is_safety else ''}{name.replace('_', ' ')} {what} by the user."
+            evs: list[Event] = [LogMessage(self.time, level, msg)]
+            self._publish(evs)
+        return evs
+
+    def set_alarm_window(self, start: str | dt.time | None, end: str | dt.time | None) -> list[Event]:
+        """Set the smart-alarm window (``"06:30"``, ``"07:00"``) and enable the alarm; None, None clears it."""
+        with self._lock:
+            sa = self.policies["smart_alarm"]
+            if start is None and end is None:
+                sa.enabled = False
+                evs: list[Event] = [LogMessage(self.time, "info", "Smart alarm switched off by the user.")]
+            else:
+                if start is None or end is None:
+                    raise ValueError("Give both the start and the end of the alarm window (HH:MM).")
+                sa.set_window(start, end)
+                sa.enabled = True
+                sa.done = False
+                ws, we = sa.window_session_s(self.night)
+                evs = [LogMessage(self.time, "info", f"Smart alarm window set to {sa.settings.window} "
+                                  f"({self.night.wall_clock(ws):%a %H:%M} - {self.night.wall_clock(we):%a %H:%M}).")]
+            self._publish(evs)
+        return evs
+
+    def test_fire(self, action: str = "all", intensity: float = 0.3) -> list[Event]:
+        """Fire one action output (``log``, ``marker``, ``notify``, ``sound``, ``command`` or ``all``) once."""
+        with self._lock:
+            evs = self.actions.test_fire(action, float(intensity), self.time)
+            self._publish(evs)
+        return evs
+
+    @property
+    def alarm_window(self) -> str | None:
+        """The smart-alarm window ``HH:MM-HH:MM`` when the alarm is on, else None."""
+        sa = self.policies["smart_alarm"]
+        return sa.settings.window if sa.enabled else None
+
+    def policy_status(self) -> dict[str, bool]:
+        """``{policy name: enabled}`` (safety parts listed separately)."""
+        s = self.policies["safety"]
+        out = {name: p.enabled for name, p in self.policies.items()}
+        out["safety_max_length"] = s.enabled and not s.settings.disable_max_length
+        out["safety_signal_lost"] = s.enabled and not s.settings.disable_signal_lost
+        return out
+
+    def stats(self) -> dict[str, Any]:
+        """Counters for a status line: samples, data time, achieved rate, lost samples, dropouts, epochs."""
+        wall = (_time.monotonic() - self._wall_start) if self._wall_start is not None else 0.0
+        src_stats = getattr(self.source, "stats", None)
+        lost = getattr(src_stats, "samples_lost", 0) if src_stats is not None else 0
+        dropouts = getattr(src_stats, "dropouts", self._dropouts) if src_stats is not None else self._dropouts
+        return {
+            "samples": self._n, "data_s": self.time, "wall_s": wall,
+            "achieved_rate": self._n / wall if wall > 0 else 0.0, "nominal_rate": self.sfreq,
+            "lost_samples": int(lost), "dropouts": int(dropouts), "epochs": len(self.epochs),
+            "triggers": len(self.triggers),
+        }
+
+    def __enter__(self) -> SessionEngine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if not self._ended:
+            self.stop()
+
+
+def _trim(chunk: Any, n: int) -> Any:
+    from dreamband.firmware_bridge.chunk import StreamChunk
+
+    raw = None if chunk.raw is None else chunk.raw[:, :n]
+    return StreamChunk(chunk.data[:, :n], chunk.timestamps[:n], chunk.markers[:n], chunk.first_sample, raw)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    return value

@@ -1,0 +1,125 @@
+"""NightState on constructed hypnograms: onsets, WASO, awakenings, REM periods, cycles, plain words."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from dreamband.session.events import EpochStaged
+from dreamband.session.state import NightState
+from dreamband.signal.stages import N1, N2, N3, REM, UNSTAGED, W
+
+START = dt.datetime(2026, 1, 1, 23, 0, tzinfo=dt.timezone.utc)
+
+
+def feed(state: NightState, stages: list[int], quality_ok: bool = True) -> NightState:
+    k0 = state.epochs
+    for i, s in enumerate(stages):
+        k = k0 + i
+        state.update(EpochStaged(time=(k + 1) * 30.0, epoch_index=k, onset=k * 30.0, stage=s, confidence=0.9,
+                                 quality_ok=quality_ok and s != UNSTAGED))
+    return state
+
+
+def test_onset_and_persistent_onset_differ_when_first_sleep_is_brief():
+    # 4 W, 2 N1, 2 W, then 25 epochs of N1/N2 sleep
+    hyp = [W] * 4 + [N1] * 2 + [W] * 2 + [N1] * 3 + [N2] * 22
+    st = feed(NightState(START), hyp)
+    assert st.sleep_onset == 4 * 30.0
+    assert st.persistent_sleep_onset == 8 * 30.0  # first run of 20 epochs (10 min) of sleep
+    snap = st.snapshot()
+    assert snap["sleep_onset_latency_min"] == pytest.approx(2.0)
+    assert snap["persistent_sleep_onset_latency_min"] == pytest.approx(4.0)
+    assert snap["triggers_use"] == "persistent_sleep_onset"
+    assert st.asleep
+
+
+def test_persistent_onset_not_reached_with_short_runs():
+    hyp = ([N2] * 19 + [W]) * 3
+    st = feed(NightState(START), hyp)
+    assert st.sleep_onset == 0.0
+    assert st.persistent_sleep_onset is None
+    assert not st.asleep
+
+
+def test_waso_counts_only_wake_between_sleep_and_awakenings():
+    hyp = [W] * 6 + [N2] * 10 + [W] * 4 + [N2] * 10 + [W] * 2 + [N3] * 2 + [W] * 5
+    st = feed(NightState(START), hyp)
+    assert st.snapshot()["waso_min"] == pytest.approx((4 + 2) * 0.5)  # trailing 5 W not counted yet
+    assert st.awakenings == 3  # three wake bouts after sleep (the trailing one included)
+    assert st.snapshot()["minutes"]["W"] == pytest.approx(17 * 0.5)
+    feed(st, [N2])
+    assert st.snapshot()["waso_min"] == pytest.approx((4 + 2 + 5) * 0.5)
+
+
+def test_rem_periods_bridge_one_epoch_and_end_after_two():
+    hyp = [N2] * 20 + [REM] * 10 + [N1] + [REM] * 9 + [N2, N2] + [N2] * 30 + [REM] * 6 + [W, W]
+    st = NightState(START)
+    ended = []
+    for i, s in enumerate(hyp):
+        feed(st, [s])
+        if st.just_ended_rem is not None:
+            ended.append((i, st.just_ended_rem))
+    assert len(st.rem_periods) == 2
+    p1, p2 = st.rem_periods
+    assert p1.start == 20 * 30.0 and p1.end == 40 * 30.0
+    assert p1.rem_epochs == 19 and p1.rem_min == pytest.approx(9.5)
+    assert p1.duration_min == pytest.approx(10.0)
+    # the end is known at the second non-REM epoch (index 41)
+    assert ended[0][0] == 41 and ended[0][1] is p1
+    assert p2.closed and p2.start == 72 * 30.0 and p2.rem_epochs == 6
+    assert st.cycles_completed == 2
+    snap = st.snapshot()
+    assert snap["rem_count"] == 2 and snap["rem_periods"][0]["rem_min"] == pytest.approx(9.5)
+
+
+def test_unstaged_epochs_count_as_rem_interruption_but_not_as_stage():
+    hyp = [N2] * 20 + [REM] * 4 + [UNSTAGED, UNSTAGED] + [REM] * 2
+    st = feed(NightState(START), hyp)
+    assert len(st.rem_periods) == 2
+    assert st.unstaged_epochs == 2
+    assert st.snapshot()["minutes"]["unstaged"] == pytest.approx(1.0)
+
+
+def test_plain_words_follow_the_night():
+    st = NightState(START)
+    assert st.plain == "awake in bed"
+    words = []
+    for s in [W, N1, N2, N3, REM, W] + [N2] * 20 + [N1]:
+        feed(st, [s])
+        words.append(st.plain)
+    assert words[:6] == ["awake in bed", "falling asleep", "light sleep", "deep sleep", "dreaming", "awake"]
+    assert words[-1] == "light sleep"  # N1 within persistent sleep
+
+
+def test_signal_lost_from_quality_and_dropouts():
+    st = feed(NightState(START), [N2] * 3)
+    st.update_quality("Fp1", "off-head", 90.0, ["Fp1", "Fp2"])
+    assert not st.signal_lost  # Fp2 still good
+    st.update_quality("Fp2", "flat", 90.0, ["Fp1", "Fp2"])
+    assert st.signal_lost and st.off_head and st.plain == "signal lost"
+    assert st.signal_lost_since == 90.0
+    st.update_quality("Fp1", "good", 120.0, ["Fp1", "Fp2"])
+    st.update_quality("Fp2", "good", 120.0, ["Fp1", "Fp2"])
+    assert not st.signal_lost and st.plain == "light sleep"
+    st.update_stream("dropout", 130.0)
+    assert st.signal_lost and st.signal_lost_since == 130.0
+    st.update_stream("reconnected", 140.0)
+    assert not st.signal_lost
+    assert st.snapshot()["signal_lost"] is False
+
+
+def test_wall_clock_and_snapshot_is_json_ready():
+    import json
+
+    st = feed(NightState(START), [W, N1, N2])
+    assert st.wall_clock(3600).hour == 0
+    json.dumps(st.snapshot())
+
+
+def test_bad_settings_are_clear_errors():
+    with pytest.raises(ValueError, match="epoch_s"):
+        NightState(START, epoch_s=0)
+    with pytest.raises(ValueError, match="rem_interruption"):
+        NightState(START, rem_interruption_epochs=-1)
