@@ -32,15 +32,19 @@ SHORTCUTS = (
     ("Space", "play / pause (replay)"),
     ("Up / Down", "trace gain"),
     ("Left / Right", "trace time window"),
+    ("A", "automatic trace gain"),
     ("[ / ]", "replay speed"),
     ("M", "insert a marker"),
     ("T", "test-fire the chosen action"),
     ("F11", "full screen"),
     ("Ctrl+Q", "quit"),
 )
+#: Sample chunks the window's queue holds before the engine drops the oldest for this view only.
+UI_QUEUE_CHUNKS = 512
 DEFAULT_POLICIES = (
     ("smart_alarm", False, False), ("nightmare_wake", False, False),
-    ("dream_report", False, False), ("rem_cue", False, False), ("safety", True, True),
+    ("dream_report", False, False), ("rem_cue", False, False),
+    ("safety_max_length", True, True), ("safety_signal_lost", True, True),
 )
 
 
@@ -108,13 +112,20 @@ class NightConsole(QtWidgets.QMainWindow):
         Period of the drain-and-redraw timer (16 ms = 60 frames per second).
     start_engine : bool
         Call ``engine.start()`` (threaded mode) when the window is shown.
+    subscription : optional
+        Where events come from (anything with a non-blocking ``get_nowait()`` returning None or
+        raising ``queue.Empty`` when empty); default ``engine.subscribe(maxsize=UI_QUEUE_CHUNKS)``.
+    engine_factory : callable, optional
+        ``factory(source) -> SessionEngine``: for replays, a seek stops the engine, moves the
+        source and starts a fresh engine from there (staging is causal, so it restarts).
     """
 
     def __init__(self, engine: Any = None, *, sfreq: float | None = None,
                  channel_names: Sequence[str] | None = None,
                  channel_types: Sequence[str] | None = None, replay: Any = None,
                  board_name: str = "", record_dir: str | os.PathLike | None = None,
-                 poll_ms: int = 16, start_engine: bool = True, parent=None):
+                 poll_ms: int = 16, start_engine: bool = True, subscription: Any = None,
+                 engine_factory: Any = None, parent=None):
         super().__init__(parent)
         self.engine = engine
         source = getattr(engine, "source", None)
@@ -135,10 +146,10 @@ class NightConsole(QtWidgets.QMainWindow):
         self.record_dir = Path(record_dir) if record_dir else None
         self.start_engine = start_engine
         self.start_datetime: dt.datetime | None = _parse_start(getattr(source, "start_time", None))
-        settings = getattr(engine, "settings", None) or getattr(engine, "config", None)
-        window = getattr(getattr(getattr(settings, "triggers", None), "smart_alarm", None), "window", None)
-        self.alarm = _parse_window(window)
-        self.session_time = 0.0
+        self.alarm = _parse_window(getattr(engine, "alarm_window", None))
+        #: Seconds added to the engine's session time (replays: where the engine started).
+        self.time_offset = float(getattr(replay, "position_s", 0.0) or 0.0) if replay is not None else 0.0
+        self.session_time = self.time_offset
         self.samples_seen = 0
         self.lost_samples = 0
         self.dropouts = 0
@@ -146,11 +157,11 @@ class NightConsole(QtWidgets.QMainWindow):
         self.end_reason = ""
         self.events_handled = 0
         self.log_lines: list[str] = []
-        self._expected_first: int | None = None
         self._rate_marks: list[tuple[float, int]] = []
         self._subscription = None
         self._record_size_at = 0.0
         self._record_size = 0
+        self._auto_gain_done = False
 
         self.setWindowTitle("dreamband – night console")
         self._build()
@@ -161,8 +172,11 @@ class NightConsole(QtWidgets.QMainWindow):
         self.status_timer = QtCore.QTimer(self)
         self.status_timer.setInterval(500)
         self.status_timer.timeout.connect(self.update_status)
-        if engine is not None:
-            self._subscription = engine.subscribe()
+        self.engine_factory = engine_factory
+        if subscription is not None:
+            self._subscription = subscription
+        elif engine is not None:
+            self._subscription = engine.subscribe(maxsize=UI_QUEUE_CHUNKS, name="night console")
 
     # ------------------------------------------------------------------ layout
     def _build(self) -> None:
@@ -227,21 +241,12 @@ class NightConsole(QtWidgets.QMainWindow):
         self.update_status()
 
     def _policies(self) -> list[tuple[str, bool, bool]]:
-        engine = self.engine
-        listed = getattr(engine, "policies", None)
-        if callable(listed):
-            listed = listed()
-        if isinstance(listed, dict):
-            return [(name, bool(on), name.startswith("safety")) for name, on in listed.items()]
-        settings = getattr(engine, "settings", None) or getattr(engine, "config", None)
-        triggers = getattr(settings, "triggers", None)
-        if triggers is None:
-            return list(DEFAULT_POLICIES)
-        out = []
-        for name, _, is_safety in DEFAULT_POLICIES:
-            policy = getattr(triggers, name, None)
-            out.append((name, bool(getattr(policy, "enabled", False)), is_safety))
-        return out
+        status = getattr(self.engine, "policy_status", None)
+        if callable(status):
+            listed = status()
+            return [(name, bool(listed[name]), name.startswith("safety"))
+                    for name, _, _ in DEFAULT_POLICIES if name in listed]
+        return list(DEFAULT_POLICIES)
 
     def _build_shortcuts(self) -> None:
         keys = QtGui.QKeySequence
@@ -250,6 +255,7 @@ class NightConsole(QtWidgets.QMainWindow):
             ("Down", lambda: self.traces.step_gain(-1)), ("Left", lambda: self.traces.step_window(-1)),
             ("Right", lambda: self.traces.step_window(+1)), ("[", lambda: self.step_speed(-1)),
             ("]", lambda: self.step_speed(+1)), ("M", self.insert_marker),
+            ("A", self.traces.auto_gain),
             ("T", self.controls.request_test_fire), ("F11", self.toggle_full_screen),
             ("Ctrl+Q", self.close),
         )
@@ -315,12 +321,12 @@ class NightConsole(QtWidgets.QMainWindow):
 
     def handle_events(self, events: Iterable[ev.Event]) -> None:
         """Apply a batch of engine events to the widgets (GUI thread only)."""
-        chunks: list = []
+        chunks: list[tuple[float, Any]] = []
         for event in events:
             self.events_handled += 1
             if isinstance(event, ev.SamplesArrived):
                 if event.chunk is not None and event.chunk.n_samples:
-                    chunks.append(event.chunk)
+                    chunks.append((event.time + self.time_offset, event.chunk))
                 continue
             if chunks:
                 self._push_chunks(chunks)
@@ -329,48 +335,54 @@ class NightConsole(QtWidgets.QMainWindow):
         if chunks:
             self._push_chunks(chunks)
 
-    def _push_chunks(self, chunks: list) -> None:
-        # group contiguous chunks into one block (fewer filter calls at replay speed)
+    def _push_chunks(self, chunks: list[tuple[float, Any]]) -> None:
+        """Push ``(end time, chunk)`` pairs; contiguous ones go in as one block."""
         block: list[np.ndarray] = []
-        first = chunks[0].first_sample
-        for chunk in chunks:
-            if self._expected_first is not None and chunk.first_sample != self._expected_first:
-                if block:
-                    self._push_block(np.concatenate(block, axis=1), first)
-                    block = []
-                self._jumped(chunk.first_sample)
-                first = chunk.first_sample
-            elif not block:
-                first = chunk.first_sample
+        block_start = 0.0
+        tol = 0.5 / self.sfreq
+        for end, chunk in chunks:
+            start = end - chunk.n_samples / self.sfreq
+            contiguous = abs(start - self.session_time) <= tol
+            if block and not contiguous:
+                self._push_block(np.concatenate(block, axis=1), block_start)
+                block = []
+            if not block:
+                if not contiguous and self.samples_seen:
+                    self._jumped(start)
+                block_start = start
             block.append(chunk.data)
-            self._expected_first = chunk.first_sample + chunk.n_samples
+            self.session_time = end
         if block:
-            self._push_block(np.concatenate(block, axis=1), first)
+            self._push_block(np.concatenate(block, axis=1), block_start)
 
-    def _push_block(self, data: np.ndarray, first_sample: int) -> None:
+    def _push_block(self, data: np.ndarray, start_s: float) -> None:
         n = data.shape[1]
         self.traces.push(data)
-        t0 = first_sample / self.sfreq
-        self.spectrogram.push(data[self.frontal], t0)
+        self.spectrogram.push(data[self.frontal], start_s)
         self.samples_seen += n
-        self.session_time = (first_sample + n) / self.sfreq
+        self.session_time = start_s + n / self.sfreq
         self.hypnogram.set_now(self.session_time)
+        self._maybe_auto_gain()
         self._rate_marks.append((time.monotonic(), self.samples_seen))
         if len(self._rate_marks) > 400:
             del self._rate_marks[:200]
 
-    def _jumped(self, first_sample: int) -> None:
-        """The stream jumped (a replay seek): restart the traces, spectrogram and hypnogram."""
-        t = first_sample / self.sfreq
+    def _maybe_auto_gain(self) -> None:
+        if not self._auto_gain_done and self.traces.buffer.total >= 3 * self.sfreq:
+            self._auto_gain_done = True
+            self.traces.auto_gain()
+
+    def _jumped(self, start_s: float) -> None:
+        """The data jumped (a seek, or chunks this view dropped): restart traces and spectrogram."""
         self.traces.reset()
-        self.spectrogram.reset(t)
-        self.hypnogram.truncate(t)
+        self.spectrogram.jump(start_s)
         self._rate_marks.clear()
 
     def _handle_one(self, event: ev.Event) -> None:
         if isinstance(event, ev.SessionStarted):
             start = _parse_start(event.info.get("start_time") or event.info.get("start_datetime"))
             if start is not None:
+                start -= dt.timedelta(seconds=self.time_offset)
                 self.start_datetime = start
                 self.spectrogram.set_start(start)
                 self.hypnogram.set_start(start)
@@ -385,26 +397,33 @@ class NightConsole(QtWidgets.QMainWindow):
         elif isinstance(event, ev.EpochStaged):
             self.stage_panel.set_epoch(event.stage, event.probabilities, event.confidence,
                                        event.quality_ok, event.quality_reasons)
-            self.hypnogram.add_epoch(event.onset, event.stage)
+            self.hypnogram.add_epoch(event.onset + self.time_offset, event.stage)
         elif isinstance(event, ev.StateChanged):
-            self.stage_panel.set_state(event.plain, event.state, self.start_datetime, self.alarm)
-            periods = [(p.get("start", 0.0), p.get("end", 0.0)) for p in event.state.get("rem_periods", [])]
+            state = dict(event.state)
+            off = self.time_offset
+            state["time"] = float(state.get("time", event.time) or 0.0) + off
+            if state.get("sleep_onset") is not None:
+                state["sleep_onset"] = float(state["sleep_onset"]) + off
+            self.stage_panel.set_state(event.plain, state, self.start_datetime, self.alarm)
+            periods = [(p.get("start", 0.0) + off, p.get("end", 0.0) + off)
+                       for p in event.state.get("rem_periods", [])]
             self.hypnogram.set_rem_periods(periods)
         elif isinstance(event, ev.TriggerFired):
-            when = clock_text(self.start_datetime, event.time)
+            t = event.time + self.time_offset
+            when = clock_text(self.start_datetime, t)
             self.controls.add_fired(when, event.policy, event.action, event.intensity, event.reason)
-            self.hypnogram.add_trigger(event.time, event.policy, event.reason)
+            self.hypnogram.add_trigger(t, event.policy, event.reason)
             self.log(f"{when} {event.policy} fired ({event.action}): {event.reason}")
         elif isinstance(event, ev.ActionUpdate):
             if event.phase in ("stop", "escalate"):
-                when = clock_text(self.start_datetime, event.time)
+                when = clock_text(self.start_datetime, event.time + self.time_offset)
                 self.controls.add_fired(when, event.policy, event.phase, event.intensity, event.reason)
         elif isinstance(event, ev.QualityChanged):
             self.traces.set_quality(event.channel, event.status)
         elif isinstance(event, ev.Dropout):
             self._handle_stream(event)
         elif isinstance(event, ev.MarkerInserted):
-            self.hypnogram.add_marker(event.time, event.label)
+            self.hypnogram.add_marker(event.time + self.time_offset, event.label)
         elif isinstance(event, ev.LogMessage):
             self.log(event.message)
         elif isinstance(event, ev.SessionEnded):
@@ -440,12 +459,17 @@ class NightConsole(QtWidgets.QMainWindow):
         if self.replay_controls is not None:
             self.replay_controls.set_position(float(getattr(self.replay, "position_s", self.session_time)))
 
+    def _engine_stats(self) -> dict[str, Any]:
+        stats = getattr(self.engine, "stats", None)
+        if callable(stats):
+            try:
+                return dict(stats())
+            except Exception:  # noqa: BLE001 - the status bar must not take the window down
+                return {}
+        return {}
+
     def achieved_rate(self) -> float:
         """Samples per second of wall-clock time over the last few seconds of arrivals."""
-        stats = getattr(getattr(self.engine, "source", None), "stats", None)
-        rate = getattr(stats, "achieved_rate", 0.0) if stats is not None else 0.0
-        if rate:
-            return float(rate)
         marks = self._rate_marks
         if len(marks) < 2:
             return 0.0
@@ -456,11 +480,12 @@ class NightConsole(QtWidgets.QMainWindow):
 
     def update_status(self) -> None:
         """Refresh the status bar: board, rate, lost samples, dropouts, recording folder and size."""
-        stats = getattr(getattr(self.engine, "source", None), "stats", None)
-        lost = max(self.lost_samples, int(getattr(stats, "samples_lost", 0) or 0))
-        dropouts = max(self.dropouts, int(getattr(stats, "dropouts", 0) or 0))
+        stats = self._engine_stats()
+        lost = max(self.lost_samples, int(stats.get("lost_samples", 0) or 0))
+        dropouts = max(self.dropouts, int(stats.get("dropouts", 0) or 0))
+        rate = float(stats.get("achieved_rate", 0.0) or 0.0) or self.achieved_rate()
         self._set_label("board", f"board: {self.board_name or '–'}  {len(self.channel_names)} ch @ {self.sfreq:g} Hz")
-        self._set_label("rate", f"rate: {self.achieved_rate():.1f} Hz")
+        self._set_label("rate", f"rate: {rate:.1f} Hz")
         self._set_label("lost", f"lost: {lost} samples")
         self._set_label("dropouts", f"dropouts: {dropouts}")
         if self.record_dir is None:
@@ -569,16 +594,46 @@ class NightConsole(QtWidgets.QMainWindow):
         self.log(f"speed {speed}{'' if speed == 'max' else 'x'}")
 
     def seek(self, seconds: float) -> None:
-        """Jump the replay to ``seconds`` (the engine restages from there)."""
+        """Jump the replay to ``seconds`` of the recording.
+
+        With an ``engine_factory`` the engine is stopped and a fresh one started there (the
+        stager is causal: it restarts from the new position, like a person starting the replay
+        there); the policies and alarm window set in this window carry over.
+        """
         if self.replay is None:
             return
-        seeker = getattr(self.engine, "seek", None) or self.replay.seek
-        try:
-            seeker(float(seconds))
-        except ValueError as err:
-            self.log(str(err))
-            return
+        duration = float(getattr(self.replay, "duration_s", seconds) or seconds)
+        seconds = min(max(float(seconds), 0.0), duration)
+        if self.engine is None or self.engine_factory is None:
+            self.replay.seek(seconds)
+        else:
+            self._restart_engine_at(seconds)
         self.log(f"seek to {clock_text(self.start_datetime, seconds)}")
+
+    def _restart_engine_at(self, seconds: float) -> None:
+        old_sub = self._subscription
+        if old_sub is not None and hasattr(old_sub, "close"):
+            old_sub.close()
+        self.engine.stop()
+        self.replay.seek(seconds)
+        engine = self.engine_factory(self.replay)
+        self.engine = engine
+        self.time_offset = float(getattr(self.replay, "position_s", seconds))
+        self._subscription = engine.subscribe(maxsize=UI_QUEUE_CHUNKS, name="night console")
+        for name, box in self.controls.checks.items():
+            status = engine.policy_status().get(name)
+            if status is not None and status != box.isChecked():
+                self._call_engine("set_policy_enabled", name, box.isChecked(), confirm=True)
+        if self.alarm is not None:
+            self._call_engine("set_alarm_window", self.alarm[0], self.alarm[1])
+        self.session_time = self.time_offset
+        self.traces.reset()
+        self.spectrogram.jump(self.time_offset)
+        self.hypnogram.truncate(self.time_offset)
+        self.ended = False
+        self.stage_panel.hide_banner()
+        if self.start_engine and self.timer.isActive():
+            engine.start()
 
     def toggle_full_screen(self) -> None:
         """Full screen on/off."""

@@ -73,6 +73,16 @@ class SpectrogramAccumulator:
         self._pending, self._pending_n = [], 0
         self._next_start = float(time_s)
 
+    def jump(self, time_s: float) -> None:
+        """The data jumped to session second ``time_s``: drop unfinished samples (and, when going
+        back in time, every column from there on)."""
+        made = self.col_times[np.isfinite(self.col_times)]
+        if made.size and time_s < made.max():
+            self.reset(time_s)
+            return
+        self._pending, self._pending_n = [], 0
+        self._next_start = float(time_s)
+
     def push(self, x_uv: np.ndarray, time_s: float | None = None) -> int:
         """Append samples (µV, shape (n,)); return how many new columns were made."""
         x = np.asarray(x_uv, dtype=np.float64)
@@ -145,6 +155,12 @@ class SpectrogramPanel(pg.PlotWidget):
         """Append samples of the frontal channel starting at session second ``time_s``."""
         if self.acc.push(x_uv, time_s):
             self._dirty = True
+
+    def jump(self, time_s: float) -> None:
+        """The data jumped to session second ``time_s`` (see :meth:`SpectrogramAccumulator.jump`)."""
+        self.acc.jump(time_s)
+        if self.acc._count == 0:
+            self.image_item.clear()
 
     def reset(self, time_s: float = 0.0) -> None:
         """Forget the columns (after a seek)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import numpy as np
 import pyqtgraph as pg
 
 
@@ -44,12 +45,20 @@ class ClockAxis(pg.AxisItem):
         self.picture = None
         self.update()
 
-    def tickSpacing(self, minVal, maxVal, size):  # noqa: N802 - pyqtgraph API
-        span_h = max(maxVal - minVal, 1e-6)
-        for major in (0.25, 0.5, 1.0, 2.0, 3.0):
-            if span_h / major <= max(size / 70.0, 2):
-                return [(major, 0.0), (major / (2 if major < 1 else 4), 0.0)]
-        return [(6.0, 0.0), (1.0, 0.0)]
+    def tickValues(self, minVal, maxVal, size):  # noqa: N802 - pyqtgraph API
+        """Ticks on round minutes of the clock (every 5, 10, 15, 30, 60, 120 or 180 min)."""
+        span_min = max((maxVal - minVal) * 60.0, 1e-6)
+        wanted = max(size / 80.0, 2.0)
+        step_min = next((s for s in (5, 10, 15, 30, 60, 120, 180) if span_min / s <= wanted), 360)
+        step_h = step_min / 60.0
+        if self.start is not None:
+            midnight = self.start.replace(hour=0, minute=0, second=0, microsecond=0)
+            offset_h = (self.start - midnight).total_seconds() / 3600.0
+        else:
+            offset_h = 0.0
+        first = np.ceil((minVal + offset_h) / step_h - 1e-9) * step_h - offset_h
+        values = np.arange(first, maxVal + 1e-9, step_h)
+        return [(step_h, values.tolist())]
 
     def tickStrings(self, values, scale, spacing):  # noqa: N802 - pyqtgraph API
         return [clock_text(self.start, v * 3600.0) for v in values]

@@ -226,6 +226,19 @@ class TracePanel(pg.PlotWidget):
         i = int(np.argmin(np.abs(steps - self.window_s)))
         self.set_window(float(steps[int(np.clip(i + np.sign(direction), 0, len(steps) - 1))]))
 
+    def auto_gain(self) -> float:
+        """Pick the gain step that fits the channels' typical amplitude (4 robust SDs); return it."""
+        y = self.buffer.latest(self._x.size)
+        finite = np.isfinite(y).all(axis=0)
+        if finite.sum() < self.sfreq:  # less than a second of data: keep the gain
+            return self.gain_uv
+        y = y[:, finite]
+        spread = np.median(np.abs(y - np.median(y, axis=1, keepdims=True)), axis=1) * 1.4826
+        target = 4.0 * float(np.median(spread))
+        steps = np.asarray(GAIN_STEPS_UV)
+        self.set_gain(float(steps[min(np.searchsorted(steps, target), len(steps) - 1)]))
+        return self.gain_uv
+
     def set_quality(self, channel: str, status: str) -> None:
         """Colour ``channel`` by its quality status (good/noisy/railed/flat/off-head/lost)."""
         if channel not in self.status:
@@ -257,6 +270,10 @@ class TracePanel(pg.PlotWidget):
     def reset(self) -> None:
         """Forget the samples (after a replay seek)."""
         self.buffer.reset()
+        self._dirty = True
+
+    def invalidate(self) -> None:
+        """Force the next :meth:`refresh` to redraw (benchmarks, style changes)."""
         self._dirty = True
 
     def refresh(self) -> bool:
