@@ -45,7 +45,7 @@ def band_powers(windows: np.ndarray, sfreq: float, bands: list[tuple[float, floa
     x = np.asarray(windows, dtype=np.float64)
     n = x.shape[-1]
     x = x - x.mean(axis=-1, keepdims=True)
-    win = np.hanning(n)
+    win = 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(n) / n)  # periodic Hann (as SciPy's 'hann')
     scale = 1.0 / (sfreq * np.sum(win**2))
     spec = np.abs(np.fft.rfft(x * win, axis=-1)) ** 2 * scale
     if n % 2 == 0:
@@ -211,16 +211,17 @@ class ArousalDetector:
     def _readings(self, segs: np.ndarray, starts: np.ndarray) -> list[ArousalReading]:
         eeg = segs[self.eeg_rows]  # (n_eeg, n_win, win)
         finite = np.isfinite(eeg).all(axis=(0, 2))
-        centred = eeg - np.nanmean(eeg, axis=2, keepdims=True)
-        big = np.nanmax(np.abs(centred), axis=(0, 2)) > self.max_abs_uv
-        clean = finite & ~big
         eeg0 = np.nan_to_num(eeg)
+        centred = eeg0 - eeg0.mean(axis=2, keepdims=True)
+        big = np.abs(centred).max(axis=(0, 2)) > self.max_abs_uv
+        clean = finite & ~big
         beta = band_powers(eeg0, self.sfreq, [self.beta_band]).mean(axis=0)[:, 0]
         emg_src = np.nan_to_num(segs[self.emg_rows]) if self.emg_rows else eeg0
         emg = band_powers(emg_src, self.sfreq, [self.emg_band]).mean(axis=0)[:, 0]
         if self.accel_rows:
             mag = np.sqrt(np.sum(segs[self.accel_rows] ** 2, axis=0))
-            movement = np.nanstd(mag, axis=1)
+            mag = np.where(np.isfinite(mag), mag, 1.0)
+            movement = mag.std(axis=1)
         else:
             movement = np.full(len(starts), np.nan)
         b_beta, b_emg = self.baseline()
