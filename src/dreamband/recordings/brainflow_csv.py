@@ -41,13 +41,37 @@ def board_description(board_id: int) -> dict:
         raise ValueError(f"BrainFlow does not know board id {board_id!r} ({err}).") from None
 
 
-def read_table(path: str | Path, sep: str | None = "\t", expect_cols: int | None = None,
-               allow_truncated_tail: bool = True) -> tuple[np.ndarray, list[str]]:
-    """Read a numeric table with one sample per line into (n_cols, n_rows).
+def _parse_block(text: str, n_cols: int, path: Path, first_line_no: int, sep: str | None) -> np.ndarray:
+    """Parse complete lines of numbers into (n_lines, n_cols); name the first bad line."""
+    import warnings as _w
 
-    A final line that is shorter than the others, or lacks its newline and does not parse
-    (what a crash leaves), is dropped and reported in the returned warnings. A bad line
-    anywhere else is an error.
+    n_lines = text.count("\n") + (0 if text.endswith("\n") or not text else 1)
+    try:
+        with _w.catch_warnings():
+            _w.simplefilter("error", DeprecationWarning)
+            flat = np.fromstring(text if sep in (None, "\t", " ") else text.replace(sep, " "), sep=" ")
+    except (ValueError, DeprecationWarning):
+        flat = None
+    if flat is not None and flat.size == n_lines * n_cols:
+        return flat.reshape(n_lines, n_cols)
+    for k, line in enumerate(text.splitlines(), start=first_line_no):
+        cells = line.strip().split(sep) if sep not in (None, " ") else line.split()
+        if len(cells) != n_cols:
+            raise ValueError(f"{path}: line {k} has {len(cells)} columns, expected {n_cols} "
+                             "(file damaged or not written by BrainFlow?).")
+        bad = [c for c in cells if not _isfloat(c)]
+        if bad:
+            raise ValueError(f"{path}: line {k} has a non-numeric cell {bad[0]!r}.")
+    raise ValueError(f"{path}: could not parse lines {first_line_no}-{first_line_no + n_lines - 1}.")
+
+
+def read_table(path: str | Path, sep: str | None = "\t", expect_cols: int | None = None,
+               allow_truncated_tail: bool = True, columns: list[int] | None = None,
+               block_bytes: int = 8 << 20) -> tuple[np.ndarray, list[str]]:
+    """Read a numeric table with one sample per line into (n_cols, n_rows), block by block.
+
+    A final line that is shorter than the others or does not parse (what a crash leaves) is
+    dropped and reported in the returned warnings. A bad line anywhere else is an error.
 
     Parameters
     ----------
@@ -59,10 +83,14 @@ def read_table(path: str | Path, sep: str | None = "\t", expect_cols: int | None
         Required number of columns.
     allow_truncated_tail : bool
         Drop an incomplete final line (with a warning) instead of failing.
+    columns : list of int, optional
+        Keep only these columns (saves memory on whole nights).
+    block_bytes : int
+        Bytes parsed at a time.
 
     Returns
     -------
-    table : ndarray, shape (n_cols, n_rows), float64
+    table : ndarray, shape (n_kept_cols, n_rows), float64
     warnings : list of str
 
     Raises
@@ -71,51 +99,56 @@ def read_table(path: str | Path, sep: str | None = "\t", expect_cols: int | None
         Empty file, inconsistent column counts, or a non-numeric cell (with the line number).
     """
     path = Path(path)
-    raw = path.read_bytes()
     warnings: list[str] = []
-    if not raw.strip():
-        raise ValueError(f"{path}: the file is empty.")
-    text = raw.decode("utf-8", errors="replace")
-    lines = text.split("\n")
-    complete_last = text.endswith("\n")
-    if complete_last:
-        lines = lines[:-1]
-    # drop trailing blank lines / CR
-    while lines and not lines[-1].strip():
-        lines.pop()
-    if not lines:
-        raise ValueError(f"{path}: the file has no data lines.")
-
-    def split(line: str) -> list[str]:
-        return line.strip().split(sep) if sep is not None else line.split()
-
-    n_cols = expect_cols or len(split(lines[0]))
-    last_cells = split(lines[-1])
-    if len(last_cells) != n_cols or not complete_last:
-        ok_number = len(last_cells) == n_cols and all(_isfloat(c) for c in last_cells)
-        if not ok_number:
-            if not allow_truncated_tail:
-                raise ValueError(f"{path}: the last line is truncated ({len(last_cells)} of {n_cols} columns).")
-            warnings.append(f"the last line was truncated ({len(last_cells)} of {n_cols} columns) and was dropped")
-            lines = lines[:-1]
-    if not lines:
+    parts: list[np.ndarray] = []
+    with open(path, "rb") as fh:
+        first = fh.readline()
+        while first and not first.strip():
+            first = fh.readline()
+        if not first.strip():
+            raise ValueError(f"{path}: the file is empty.")
+        first_text = first.decode("utf-8", errors="replace").strip()
+        n_cols = len(first_text.split(sep) if sep not in (None, " ") else first_text.split())
+        if expect_cols is not None and n_cols != expect_cols:
+            if not first.endswith(b"\n") and allow_truncated_tail:
+                n_cols = expect_cols
+            else:
+                raise ValueError(f"{path}: line 1 has {n_cols} columns, expected {expect_cols}.")
+        fh.seek(0)
+        leftover = b""
+        line_no = 1
+        while True:
+            block = fh.read(block_bytes)
+            eof = not block
+            buf = leftover + block
+            if eof:
+                tail = buf
+                break
+            cut = buf.rfind(b"\n")
+            if cut < 0:
+                leftover = buf
+                continue
+            chunk, leftover = buf[: cut + 1], buf[cut + 1:]
+            text = chunk.decode("utf-8", errors="replace")
+            text = "\n".join(ln for ln in text.split("\n") if ln.strip()) + "\n"
+            if text.strip():
+                arr = _parse_block(text, n_cols, path, line_no, sep)
+                parts.append(arr[:, columns].copy() if columns is not None else arr)
+            line_no += chunk.count(b"\n")
+        tail_text = tail.decode("utf-8", errors="replace").strip()
+        if tail_text:
+            cells = tail_text.split(sep) if sep not in (None, " ") else tail_text.split()
+            if len(cells) == n_cols and all(_isfloat(c) for c in cells):
+                arr = np.array([[float(c) for c in cells]])
+                parts.append(arr[:, columns] if columns is not None else arr)
+            elif allow_truncated_tail:
+                warnings.append(f"the last line was truncated ({len(cells)} of {n_cols} columns) and was dropped")
+            else:
+                raise ValueError(f"{path}: the last line is truncated ({len(cells)} of {n_cols} columns).")
+    if not parts:
         raise ValueError(f"{path}: no complete data line.")
-    body = "\n".join(lines)
-    try:
-        flat = np.array(body.replace(sep, " ").split() if sep not in (None, " ") else body.split(), dtype=np.float64)
-    except ValueError:
-        flat = None
-    if flat is None or flat.size != len(lines) * n_cols:
-        for k, line in enumerate(lines, start=1):
-            cells = split(line)
-            if len(cells) != n_cols:
-                raise ValueError(f"{path}: line {k} has {len(cells)} columns, expected {n_cols} "
-                                 "(file damaged or not written by BrainFlow?).")
-            bad = [c for c in cells if not _isfloat(c)]
-            if bad:
-                raise ValueError(f"{path}: line {k} has a non-numeric cell {bad[0]!r}.")
-        raise ValueError(f"{path}: could not parse the table.")  # pragma: no cover
-    return flat.reshape(len(lines), n_cols).T.copy(), warnings
+    table = np.concatenate(parts, axis=0) if len(parts) > 1 else parts[0]
+    return np.ascontiguousarray(table.T), warnings
 
 
 def _isfloat(x: str) -> bool:
@@ -205,6 +238,8 @@ def _find_sidecar(path: Path) -> dict | None:
         info = json.loads(side.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as err:
         raise ValueError(f"{side}: the session.json sidecar is unreadable ({err}).") from None
+    if not isinstance(info, dict) or info.get("format") != "dreamband-session":
+        return None
     raw_file = info.get("files", {}).get("raw")
     if raw_file not in (None, path.name):
         return None
@@ -239,10 +274,14 @@ def load_brainflow_csv(path: str | Path, board_id: int | None = None, sidecar: d
     path = Path(path)
     if sidecar is None:
         sidecar = _find_sidecar(path)
+    if sidecar is not None and (sidecar.get("layout") or {}).get("kind") == "dreamband":
+        from dreamband.recordings.recorder import load_session
+
+        return load_session(path.parent, prefer_edf=False)
     table, warnings = read_table(path, sep="\t")
     how = ""
     montage = None
-    if sidecar is not None and sidecar.get("layout", {}).get("kind") == "brainflow":
+    if sidecar is not None and (sidecar.get("layout") or {}).get("kind") == "brainflow":
         board_id = int(sidecar["board_id"]) if board_id is None else board_id
         montage = sidecar.get("montage")
         how = "board and montage from session.json"

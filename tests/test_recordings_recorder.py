@@ -1,0 +1,217 @@
+"""SessionRecorder, crash recovery after kill -9, EDF+ export, and reading session folders."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from dreamband.firmware_bridge.chunk import StreamChunk
+from dreamband.recordings.brainflow_csv import board_description
+from dreamband.recordings.hypnogram import load_hypnogram
+from dreamband.recordings.recorder import (
+    SessionRecorder,
+    default_sessions_dir,
+    load_session,
+    read_events,
+    read_session_json,
+    recover,
+)
+from dreamband.recordings.recording import load_recording
+from dreamband.session.events import EpochStaged, MarkerInserted, SamplesArrived, TriggerFired
+
+START = dt.datetime(2024, 6, 1, 23, 30, tzinfo=dt.timezone(dt.timedelta(hours=2)))
+
+
+def _info(n_ch=2, **kw):
+    info = {"sfreq": 100.0, "channel_names": ["Fpz", "Fp2", "accel_x"][:n_ch],
+            "channel_types": ["eeg", "eeg", "accel"][:n_ch], "start_time": START,
+            "board": "sleeper", "settings": {"alarm": "06:30-07:00"}, "model": {"name": "test"}}
+    info.update(kw)
+    return info
+
+
+def _chunks(n_chunks, n=50, n_ch=2, seed=0):
+    rng = np.random.default_rng(seed)
+    for k in range(n_chunks):
+        first = k * n
+        data = rng.normal(0, 30, (n_ch, n))
+        ts = np.arange(first, first + n) / 100.0
+        markers = np.zeros(n)
+        if k == 3:
+            markers[5] = 2.0
+        yield StreamChunk(data, ts, markers, first)
+
+
+def test_record_close_and_read_back(tmp_path):
+    rec = SessionRecorder(tmp_path, _info())
+    folder = rec.folder
+    assert folder.parent == tmp_path and folder.name == "2024-06-01_23-30-00"
+    assert (folder.stat().st_mode & 0o777) == 0o700
+    sent = list(_chunks(64))  # 32 s
+    for c in sent:
+        rec.write_chunk(c)
+    rec.write_event(SamplesArrived(time=0.0, chunk=sent[0]))  # skipped
+    rec.write_event(EpochStaged(time=30.0, epoch_index=0, onset=0.0, stage=2,
+                                probabilities=(0.1, 0.1, 0.6, 0.1, 0.1), confidence=0.6))
+    rec.write_event(TriggerFired(time=31.0, policy="smart_alarm", action="sound", intensity=0.2,
+                                 reason="light sleep in the window", evidence={"p_light": np.float64(0.8)}))
+    rec.write_event(MarkerInserted(time=31.5, value=3.0, label="user"))
+    edf = rec.close()
+    rec.close()  # twice is fine
+    for f in folder.iterdir():
+        assert (f.stat().st_mode & 0o777) == 0o600, f
+    assert not (folder / ".recording.lock").exists()
+    meta = read_session_json(folder)
+    assert meta["state"] == "closed" and meta["layout"]["kind"] == "dreamband"
+    assert meta["n_samples"] == 3200 and meta["start_time"] == START.isoformat()
+    assert meta["units"] == ["uV", "uV"]
+    assert meta["info"]["settings"] == {"alarm": "06:30-07:00"} and meta["info"]["board"] == "sleeper"
+    assert meta["software"]["dreamband"]
+    events, warn = read_events(folder)
+    assert [e["kind"] for e in events] == ["epoch", "trigger", "marker"] and not warn
+    assert load_hypnogram(folder)[0].tolist() == [2]
+    exact = load_session(folder, prefer_edf=False)
+    np.testing.assert_allclose(exact.data, np.hstack([c.data for c in sent]), atol=1e-6)
+    assert exact.markers[3 * 50 + 5] == 2.0
+    # the EDF+: MNE and edfio read it, physical units, annotations
+    import edfio
+
+    e = edfio.read_edf(edf)
+    assert [s.label for s in e.signals] == ["Fpz", "Fp2"] and e.signals[0].physical_dimension == "uV"
+    texts = [a.text for a in e.annotations]
+    assert "Sleep stage N2" in texts and any(t.startswith("Trigger smart_alarm sound") for t in texts)
+    assert any(t.startswith("Marker 3") for t in texts)
+    back = load_recording(folder)
+    assert back.n_samples == 3200 and back.start_time == START
+    np.testing.assert_allclose(back.data, exact.data, atol=0.01)
+
+
+def test_brainflow_layout_is_brainflow_readable(tmp_path):
+    from brainflow.data_filter import DataFilter
+
+    d = board_description(-1)  # synthetic board layout
+    rows = d["eeg_channels"][:2]
+    rec = SessionRecorder(tmp_path, {"sfreq": 250.0, "channel_names": ["Fz", "C3"], "channel_types": ["eeg", "eeg"],
+                                     "board": "synthetic", "board_id": -1, "start_time": START})
+    rng = np.random.default_rng(1)
+    sent = []
+    for k in range(10):
+        raw = rng.normal(0, 10, (d["num_rows"], 25))
+        raw[d["timestamp_channel"]] = 1.7e9 + (np.arange(25) + 25 * k) / 250
+        raw[d["marker_channel"]] = 0.0
+        c = StreamChunk(raw[rows].copy(), raw[d["timestamp_channel"]].copy(), raw[d["marker_channel"]].copy(),
+                        25 * k, raw)
+        rec.write_chunk(c)
+        sent.append(raw)
+    rec.close(write_edf=False)
+    meta = read_session_json(rec.folder)
+    assert meta["layout"]["kind"] == "brainflow" and [m["row"] for m in meta["montage"]] == rows
+    table = DataFilter.read_file(str(rec.folder / "raw.csv"))
+    np.testing.assert_allclose(table, np.hstack(sent), atol=1e-6)
+    via_file = load_recording(rec.folder / "raw.csv")  # sidecar gives board and montage
+    assert via_file.channel_names == ["Fz", "C3"] and via_file.board_id == -1
+    np.testing.assert_allclose(via_file.data, np.hstack(sent)[rows], atol=1e-6)
+
+
+_CRASH = textwrap.dedent("""
+    import datetime as dt, os, signal, sys, time
+    import numpy as np
+    from dreamband.firmware_bridge.chunk import StreamChunk
+    from dreamband.recordings.recorder import SessionRecorder
+    from dreamband.session.events import EpochStaged
+    rec = SessionRecorder(sys.argv[1], {"sfreq": 100.0, "channel_names": ["Fpz"], "channel_types": ["eeg"],
+                                        "start_time": dt.datetime.now().astimezone()})
+    print(rec.folder, flush=True)
+    for k in range(200):
+        n0 = k * 10
+        rec.write_chunk(StreamChunk(np.full((1, 10), float(k)), np.arange(n0, n0 + 10) / 100, np.zeros(10), n0))
+        if k % 30 == 29:
+            rec.write_event(EpochStaged(time=k / 10, epoch_index=k // 30, onset=k / 10 - 3, stage=1,
+                                        probabilities=(0.2, 0.5, 0.1, 0.1, 0.1)))
+    rec._raw_fh.write(b"2000.000000\\t5.00")  # a line cut in the middle by the kill
+    rec._raw_fh.flush()
+    rec._events_fh.write('{"kind": "epoch", "time": 20')
+    rec._events_fh.flush()
+    os.kill(os.getpid(), signal.SIGKILL)
+""")
+
+
+def test_kill_9_then_recover(tmp_path):
+    proc = subprocess.run([sys.executable, "-c", _CRASH, str(tmp_path)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    folder = tmp_path / os.listdir(tmp_path)[0]
+    assert read_session_json(folder)["state"] == "recording" and not (folder / "session.edf").exists()
+    report = recover(folder)
+    assert report.n_samples == 2000 and report.duration_s == 20.0  # nothing flushed was lost
+    assert report.bytes_dropped["raw.csv"] > 0 and report.bytes_dropped["events.jsonl"] > 0
+    assert "Recovered" in report.summary()
+    rec = load_recording(folder / "session.edf")
+    assert rec.n_samples == 2000
+    np.testing.assert_allclose(rec.data[0, ::10], np.arange(200), atol=0.01)
+    assert sum(a[2] == "Sleep stage N1" for a in rec.annotations) == 6
+    meta = read_session_json(folder)
+    assert meta["state"] == "recovered" and meta["n_samples"] == 2000
+    again = recover(folder)
+    assert again.already_closed
+
+
+def test_loading_an_unfinished_folder_recovers_it(tmp_path):
+    rec = SessionRecorder(tmp_path, _info(n_ch=1))
+    for c in _chunks(20, n_ch=1):
+        rec.write_chunk(c)
+    rec._raw_fh.flush()
+    # pretend the recording process died: lock names a process that does not exist
+    (rec.folder / ".recording.lock").write_text("999999")
+    loaded = load_recording(rec.folder)
+    assert loaded.n_samples == 1000
+    assert read_session_json(rec.folder)["state"] == "recovered"
+
+
+def test_live_session_is_not_recovered_under_its_feet(tmp_path):
+    rec = SessionRecorder(tmp_path, _info(n_ch=1))
+    for c in _chunks(4, n_ch=1):
+        rec.write_chunk(c)
+    (rec.folder / ".recording.lock").write_text(str(os.getppid()))  # a live process
+    with pytest.raises(RuntimeError, match="still being recorded"):
+        recover(rec.folder)
+    live = load_recording(rec.folder)  # read-only view of a running session
+    assert live.n_samples == 200
+    rec.close()
+
+
+def test_unwritable_places_fail_at_start(tmp_path, monkeypatch):
+    with pytest.raises(PermissionError, match="--session-dir"):
+        SessionRecorder("/proc/dreamband-cannot-write-here", _info())
+    afile = tmp_path / "a_file"
+    afile.write_text("x")
+    with pytest.raises(PermissionError, match="--session-dir"):
+        SessionRecorder(afile, _info())
+    import shutil
+    from collections import namedtuple
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(10**9, 10**9 - 10**5, 10**5))
+    with pytest.raises(OSError, match="MB free"):
+        SessionRecorder(tmp_path, _info())
+
+
+def test_bad_info_and_default_dir(monkeypatch, tmp_path):
+    with pytest.raises(ValueError, match="sfreq"):
+        SessionRecorder(tmp_path, {"channel_names": ["a"], "channel_types": ["eeg"]})
+    with pytest.raises(ValueError, match="timezone"):
+        SessionRecorder(tmp_path, _info(start_time=dt.datetime(2024, 1, 1)))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    if sys.platform.startswith("linux"):
+        assert default_sessions_dir() == tmp_path / "xdg" / "dreamband" / "sessions"
+    rec = SessionRecorder(None, _info())
+    assert rec.folder.parent == default_sessions_dir()
+    rec.close()
+    assert json.loads((rec.folder / "session.json").read_text())["state"] == "closed"
