@@ -152,6 +152,7 @@ def test_playback_that_runs_out_drops_out_retries_and_ends(tmp_path):
     assert 0.5 <= dropout.details["since_last_sample_s"] < 0.5 + 0.3
     assert [e.details["attempt"] for e in events[1:4]] == [1, 2, 3]
     assert all(e.details["resume_line"] == 250 for e in events[1:4])  # resumed at the end, not replayed
+    assert [e.details["waited_s"] for e in events[1:4]] == [0.1, 0.2, 0.2]  # backoff, capped
     assert "ended" in events[-1].message
     # everything received before the dropout is kept, nothing duplicated
     np.testing.assert_array_equal(_concat(chunks), expected)
@@ -243,3 +244,28 @@ def test_session_is_released_on_exceptions_and_markers_are_checked():
     again = BoardStream(cfg)
     again.start()
     again.stop()
+
+
+def test_live_board_that_stops_sending_is_reconnected():
+    """The synthetic board's stream is stopped under the BoardStream (the dongle pulled): a
+    dropout, a reconnect with a fresh session, and the gap measured on the board's clock."""
+    cfg = BoardConfig(board="synthetic", dropout_timeout_s=0.4, reconnect_initial_s=0.2)
+    stream = BoardStream(cfg)
+    with stream:
+        before, _ = _collect(stream, 1.0)
+        stream._shim.stop_stream()  # the board goes silent (private handle: test only)
+        t_silent = time.time()
+        after, events = _collect(stream, 3.0)
+        assert stream.running
+    kinds = [e.kind for e in events]
+    assert kinds == ["dropout", "reconnect_attempt", "reconnected"], kinds
+    rec = events[-1]
+    # silent from the stop until the new session's first sample: timeout + backoff + restart
+    assert 0.55 <= rec.details["lost_s"] <= 1.5, rec.details
+    assert rec.details["lost_samples"] == round(rec.details["lost_s"] * 250)
+    ts = _concat(before + after + [stream.read()], "timestamps")
+    jump = np.flatnonzero(np.diff(ts) > 0.3)
+    assert jump.size == 1 and ts[jump[0]] <= t_silent + 0.05
+    st = stream.stats
+    assert st.dropouts == 1 and st.reconnects == 1 and st.samples_lost == rec.details["lost_samples"]
+    assert st.samples_received == ts.size and 0 < st.achieved_rate

@@ -521,8 +521,13 @@ class BoardStream:
             )
             return False, str(err)
         with self._lock:
-            self._shim = shim
-            self._last_counter = None  # a new session restarts the package counter
+            stopping = self._stop_event.is_set()
+            if not stopping:
+                self._shim = shim
+                self._last_counter = None  # a new session restarts the package counter
+        if stopping:  # stop() ran while we were connecting: do not leave a session behind
+            self._drain_and_release(shim)
+            return False, "stopped"
         details = {"attempt": attempt, "ok": True, "waited_s": delay}
         msg = f"Reconnect attempt {attempt}{of}: session of board {self.info.name!r} restarted, waiting for data."
         if self.info.is_playback and resume is not None:
