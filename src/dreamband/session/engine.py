@@ -34,6 +34,7 @@ from dreamband.session.events import (
     EpochStaged,
     Event,
     LogMessage,
+    MarkerInserted,
     QualityChanged,
     SamplesArrived,
     SessionEnded,
@@ -66,13 +67,16 @@ class Subscription:
         by a warning ``LogMessage``). None (default) keeps everything.
     name : str
         For messages.
+    samples : bool
+        False: this sink never receives ``SamplesArrived`` (a console, a logger).
     """
 
-    def __init__(self, maxsize: int | None = None, name: str = "sink") -> None:
+    def __init__(self, maxsize: int | None = None, name: str = "sink", samples: bool = True) -> None:
         if maxsize is not None and int(maxsize) < 1:
             raise ValueError(f"maxsize must be >= 1 or None, got {maxsize!r}.")
         self.maxsize = None if maxsize is None else int(maxsize)
         self.name = name
+        self.samples = bool(samples)
         self.dropped_chunks = 0
         self.dropped_samples = 0
         self._q: deque[Event] = deque()
@@ -88,6 +92,8 @@ class Subscription:
             if self._closed:
                 return
             if isinstance(ev, SamplesArrived):
+                if not self.samples:
+                    return
                 if self.maxsize is not None and self._n_samples_events >= self.maxsize:
                     self._drop_oldest_samples(ev.time)
                 self._n_samples_events += 1
@@ -252,6 +258,9 @@ class SessionEngine:
         position) when the source has one, else now.
     play_sound : bool, optional
         Force the sound action on/off (default: only with a sound device, not on CI).
+    recorder_factory : callable, optional
+        ``factory(session_info: dict) -> recorder``, called when the session opens (after the
+        start time is known); the recorder becomes a sink like ``recorder``.
 
     Attributes
     ----------
@@ -264,7 +273,7 @@ class SessionEngine:
 
     def __init__(self, source: Any, config: SessionSettings | None = None, *, recorder: Any = None,
                  stager: Stager | None = None, start_datetime: dt.datetime | None = None,
-                 play_sound: bool | None = None) -> None:
+                 play_sound: bool | None = None, recorder_factory: Any = None) -> None:
         self.source = source
         self.settings = config or SessionSettings()
         self.sfreq = float(source.sfreq)
@@ -316,6 +325,8 @@ class SessionEngine:
         self._wall_start: float | None = None
         self._dropouts = 0
         self._pending: list[Event] = []
+        self._recorder_factory = recorder_factory
+        self.recorder: Any = recorder
         if recorder is not None:
             self._recorder = RecorderSink(recorder, self.subscribe(name="recorder"))
 
@@ -331,9 +342,12 @@ class SessionEngine:
             raise ValueError(f"The stager needs {n} EEG channel(s); the source has {len(self._eeg_rows)}.")
         return rows[:n]
 
-    def subscribe(self, maxsize: int | None = None, name: str = "sink") -> Subscription:
-        """Return a new subscription that receives every event from now on (see :class:`Subscription`)."""
-        sub = Subscription(maxsize, name)
+    def subscribe(self, maxsize: int | None = None, name: str = "sink", samples: bool = True) -> Subscription:
+        """Return a new subscription that receives every event from now on (see :class:`Subscription`).
+
+        Subscribe before ``start()``/the first ``step()`` to also get ``SessionStarted``.
+        """
+        sub = Subscription(maxsize, name, samples)
         with self._subs_lock:
             self._subs.append(sub)
         if self._ended:
@@ -380,6 +394,9 @@ class SessionEngine:
         warmup_filters()
         warmup_stager()
         self.night.start_datetime = self._resolve_start()
+        if self._recorder_factory is not None and self._recorder is None:
+            self.recorder = self._recorder_factory(self.session_info())
+            self._recorder = RecorderSink(self.recorder, self.subscribe(name="recorder"))
         self.source.start()
         self._wall_start = _time.monotonic()
         evs: list[Event] = [SessionStarted(0.0, self.session_info())]
@@ -470,8 +487,6 @@ class SessionEngine:
                 raise RuntimeError("This engine was already started; create a new one for a new session.")
             if self._ended:
                 raise RuntimeError("This session has ended; create a new engine.")
-            if self._recorder is not None:
-                self._recorder.start_thread()
             self._thread = threading.Thread(target=self._loop, name="dreamband-acquisition", daemon=True)
         try:
             with self._lock:
@@ -481,6 +496,8 @@ class SessionEngine:
             self._thread = None
             self._finish("failed to start")
             raise
+        if self._recorder is not None:
+            self._recorder.start_thread()
         self._thread.start()
 
     def _loop(self) -> None:
@@ -701,6 +718,14 @@ class SessionEngine:
         """Fire one action output (``log``, ``marker``, ``notify``, ``sound``, ``command`` or ``all``) once."""
         with self._lock:
             evs = self.actions.test_fire(action, float(intensity), self.time)
+            self._publish(evs)
+        return evs
+
+    def insert_marker(self, value: float = 1.0, label: str = "user mark") -> list[Event]:
+        """Put a marker into the stream now (``source.insert_marker``) and publish ``MarkerInserted``."""
+        with self._lock:
+            self.source.insert_marker(float(value))
+            evs: list[Event] = [MarkerInserted(self.time, float(value), label)]
             self._publish(evs)
         return evs
 

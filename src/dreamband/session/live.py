@@ -1,0 +1,89 @@
+"""``dreamband live --headless``: stream a board through the engine, one line per epoch."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+from dreamband.session.engine import SessionEngine
+from dreamband.session.headless import HeadlessPrinter
+from dreamband.session.settings import SessionSettings
+from dreamband.session.sources import open_source
+
+
+def recorder_factory(args: argparse.Namespace, record: bool) -> Any:
+    """``factory(info) -> SessionRecorder`` writing under ``--session-dir`` (None when not recording)."""
+    if not record:
+        return None
+    from dreamband.recordings.recorder import SessionRecorder
+
+    parent = getattr(args, "session_dir", None)
+
+    def make(info: dict) -> SessionRecorder:
+        return SessionRecorder(parent, info)
+
+    return make
+
+
+def build_engine(args: argparse.Namespace, replay: bool = False) -> SessionEngine:
+    """The engine for the CLI options (source, settings, recorder)."""
+    settings = SessionSettings.from_args(args)
+    if replay:
+        speed = getattr(args, "speed", None)
+        if speed is None or str(speed).strip().lower() not in ("1", "1.0", "1x"):
+            settings.actions.play_sound = "never"  # a fast replay records its sounds, never plays them
+    source = open_source(args, replay_default_speed="max" if replay else 1.0)
+    if replay:
+        record = bool(getattr(args, "session_dir", None)) and not getattr(args, "no_record", False)
+    else:
+        record = not getattr(args, "no_record", False)
+    try:
+        return SessionEngine(source, settings, recorder_factory=recorder_factory(args, record))
+    except BaseException:
+        source.stop()
+        raise
+
+
+def run_headless(engine: SessionEngine, status_every: float = 5.0, printer: HeadlessPrinter | None = None) -> int:
+    """Run ``engine`` in its thread and print it until it ends (or Ctrl-C); return the exit code."""
+    printer = printer or HeadlessPrinter(engine.night.start_datetime)
+    sub = engine.subscribe(name="console", samples=False)
+    interrupted = False
+    engine.start()
+    t0 = time.monotonic()
+    next_status = status_every if status_every and status_every > 0 else float("inf")
+    try:
+        while True:
+            ev = sub.get(timeout=0.2)
+            batch = ([ev] if ev is not None else []) + sub.drain()
+            printer.handle_all(batch)
+            if time.monotonic() - t0 >= next_status:
+                printer.status(engine.stats())
+                next_status += status_every
+            if sub.exhausted:
+                break
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        engine.stop()
+        printer.handle_all(sub.drain())
+    printer.status(engine.stats())
+    printer.summary(engine.state, engine.triggers)
+    rec = engine.recorder
+    if rec is not None and getattr(rec, "folder", None) is not None:
+        print(f"session folder: {rec.folder}", flush=True)
+    if engine.error is not None and not interrupted:
+        print(f"dreamband: the session stopped on an error: {engine.error}", flush=True)
+        return 1
+    return 0
+
+
+def run_live(args: argparse.Namespace) -> int:
+    """``dreamband live --headless``: one line per epoch, a status line every ``--status-every`` s.
+
+    Records a session folder (under ``--session-dir``, default the user's data directory) unless
+    ``--no-record``; stops after ``--duration`` seconds of data, at Ctrl-C, or when the source ends.
+    """
+    engine = build_engine(args, replay=False)
+    return run_headless(engine, float(getattr(args, "status_every", 5.0) or 0.0))

@@ -1,0 +1,69 @@
+"""Open the source a command asks for: a board, the sleeper, or a recording to replay."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+
+def open_source(args: argparse.Namespace, replay_default_speed: str | float = 1.0) -> Any:
+    """Return a (not yet started) :class:`~dreamband.firmware_bridge.chunk.Source` for the CLI options.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        ``file`` (replay: a recording, or a session folder), ``via_board`` (replay a BrainFlow CSV
+        through BrainFlow's PLAYBACK_FILE_BOARD at real time), ``board`` (``synthetic`` default,
+        ``sleeper``, ``playback``, ``cyton`` ... or an integer id), ``speed``, ``seek`` and the
+        board options (``--serial-port`` ...).
+    replay_default_speed : str or float
+        Replay speed when ``--speed`` is not given (``dreamband replay --headless`` uses ``"max"``).
+
+    Returns
+    -------
+    Source
+        ``BoardStream`` (firmware_bridge), ``SleeperSource`` (session.sleeper) or
+        ``RecordingSource`` (recordings.replay).
+    """
+    file = getattr(args, "file", None)
+    if file:
+        return _open_replay(args, Path(file), replay_default_speed)
+    board = str(getattr(args, "board", None) or "synthetic").strip().lower()
+    if board == "sleeper":
+        from dreamband.session.sleeper import open_sleeper_source
+
+        return open_sleeper_source(args)
+    if getattr(args, "speed", None) not in (None, "1", 1, 1.0) or getattr(args, "seek", None):
+        raise ValueError(f"--speed and --seek apply to replays and the sleeper board, not to board {board!r}.")
+    from dreamband.firmware_bridge.config import BoardConfig
+    from dreamband.firmware_bridge.stream import BoardStream
+
+    if getattr(args, "board", None) is None:
+        args.board = "synthetic"
+    return BoardStream(BoardConfig.from_args(args))
+
+
+def _open_replay(args: argparse.Namespace, path: Path, default_speed: str | float) -> Any:
+    if not path.exists():
+        raise FileNotFoundError(f"No recording at {path}; give an EDF/BDF/FIF file, a BrainFlow CSV, "
+                                "an OpenBCI GUI .txt, a Muse CSV or a session folder.")
+    if getattr(args, "via_board", False):
+        if path.is_dir() or path.suffix.lower() not in (".csv", ".txt"):
+            raise ValueError(f"--via-board replays a BrainFlow CSV through BrainFlow's playback board; {path.name} "
+                             "is not one. Drop --via-board to replay it through the replay path.")
+        from dreamband.firmware_bridge.config import BoardConfig
+        from dreamband.firmware_bridge.stream import BoardStream
+
+        ns = argparse.Namespace(**vars(args))
+        ns.board = "playback"
+        ns.playback_file = str(path)
+        if getattr(args, "speed", None) not in (None, "1", 1, 1.0):
+            raise ValueError("--via-board plays at real time (BrainFlow paces the file); drop --speed.")
+        return BoardStream(BoardConfig.from_args(ns))
+    from dreamband.recordings.recording import load_recording
+    from dreamband.recordings.replay import RecordingSource, parse_speed
+
+    rec = load_recording(path)
+    speed = parse_speed(getattr(args, "speed", None) or default_speed)
+    return RecordingSource(rec, speed=speed, seek_s=float(getattr(args, "seek", None) or 0.0))
