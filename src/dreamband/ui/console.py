@@ -218,7 +218,9 @@ class NightConsole(QtWidgets.QMainWindow):
         right_layout = QtWidgets.QVBoxLayout(right)
         right_layout.setContentsMargins(0, 0, 0, 0)
         self.stage_panel = StagePanel()
-        self.controls = TriggerControls(self._policies(), self.alarm)
+        outputs = getattr(getattr(self.engine, "actions", None), "outputs", None)
+        actions = ["all", *outputs] if outputs else None
+        self.controls = TriggerControls(self._policies(), self.alarm, actions=actions)
         self.controls.policyToggled.connect(self.set_policy_enabled)
         self.controls.alarmWindowRequested.connect(self.set_alarm_window)
         self.controls.testFireRequested.connect(self.test_fire)
@@ -415,7 +417,7 @@ class NightConsole(QtWidgets.QMainWindow):
             self.hypnogram.add_trigger(t, event.policy, event.reason)
             self.log(f"{when} {event.policy} fired ({event.action}): {event.reason}")
         elif isinstance(event, ev.ActionUpdate):
-            if event.phase in ("stop", "escalate"):
+            if event.phase in ("test", "stop", "escalate"):
                 when = clock_text(self.start_datetime, event.time + self.time_offset)
                 self.controls.add_fired(when, event.policy, event.phase, event.intensity, event.reason)
         elif isinstance(event, ev.QualityChanged):

@@ -41,6 +41,8 @@ class TriggerControls(QtWidgets.QGroupBox):
         The engine's policies.
     alarm : (time, time) or None
         The initial smart-alarm window.
+    actions : sequence of str, optional
+        Actions offered for a test fire (default: log, marker, notify, sound, command).
     """
 
     policyToggled = QtCore.Signal(str, bool, bool)  # name, on, confirmed
@@ -48,7 +50,8 @@ class TriggerControls(QtWidgets.QGroupBox):
     testFireRequested = QtCore.Signal(str, float)  # action, intensity
 
     def __init__(self, policies: Sequence[tuple[str, bool, bool]],
-                 alarm: tuple[dt.time, dt.time] | None = None, parent=None):
+                 alarm: tuple[dt.time, dt.time] | None = None,
+                 actions: Sequence[str] | None = None, parent=None):
         super().__init__("Wake triggers", parent)
         self.confirm: Callable[[str, str], bool] = lambda title, text: ask_confirmation(self, title, text)
         layout = QtWidgets.QVBoxLayout(self)
@@ -85,7 +88,7 @@ class TriggerControls(QtWidgets.QGroupBox):
 
         row = QtWidgets.QHBoxLayout()
         self.test_action = QtWidgets.QComboBox()
-        self.test_action.addItems(TEST_ACTIONS)
+        self.test_action.addItems(list(actions or TEST_ACTIONS))
         self.test_intensity = QtWidgets.QDoubleSpinBox()
         self.test_intensity.setRange(0.01, 0.3)  # test fires are always gentle
         self.test_intensity.setSingleStep(0.05)
@@ -177,7 +180,8 @@ class ReplayControls(QtWidgets.QWidget):
         self.speed_box.setToolTip("Replay speed ([ and ] step it)")
         if speed in SPEEDS:
             self.speed_box.setCurrentText(speed)
-        self.speed_box.currentTextChanged.connect(lambda s: self.speedChanged.emit(s.removesuffix("x")))
+        self.speed_box.currentTextChanged.connect(
+            lambda s: self.speedChanged.emit("max" if s == "max" else s.removesuffix("x")))
         self.slider = QtWidgets.QSlider(QtCore.Qt.Orientation.Horizontal)
         self.slider.setRange(0, max(1, int(self.duration_s)))
         self.slider.setToolTip("Drag to seek (or click the hypnogram)")

@@ -1,0 +1,228 @@
+"""Window entry points of the CLI: ``dreamband live`` / ``replay`` (with a display) and
+``dreamband screenshot``.
+
+Each builds the real pipeline (``session.sources.open_source`` -> ``SessionEngine``) and opens a
+:class:`~dreamband.ui.console.NightConsole` on it. Live sessions run the engine in its own
+thread; ``screenshot`` on a replay (or any source that can replay fast) steps the engine in
+manual mode as fast as it goes up to ``--after`` seconds of data, so a picture of hour 7 of a
+night takes seconds, not hours.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from pyqtgraph.Qt import QtCore, QtWidgets
+
+from dreamband.ui import theme
+from dreamband.ui.console import NightConsole
+
+__all__ = ["make_app", "open_engine", "run_live_window", "run_replay_window", "run_screenshot",
+           "render_console"]
+
+
+def make_app() -> QtWidgets.QApplication:
+    """Return the QApplication (created once) with the night theme applied."""
+    app = QtWidgets.QApplication.instance()
+    if app is None:
+        app = QtWidgets.QApplication(sys.argv[:1])
+        app.setApplicationName("dreamband")
+    theme.apply_night_theme(app)
+    return app
+
+
+def _open_source(args: argparse.Namespace) -> Any:
+    from dreamband.session.sources import open_source
+
+    return open_source(args)
+
+
+def open_engine(args: argparse.Namespace, source: Any = None) -> Any:
+    """Build a :class:`SessionEngine` for the parsed CLI ``args`` (its settings from ``--config``,
+    ``--alarm``, ``--triggers`` ...), on ``source`` or on ``open_source(args)``."""
+    from dreamband.session.engine import SessionEngine
+    from dreamband.session.settings import SessionSettings
+
+    settings = SessionSettings.from_args(args)
+    if source is None:
+        source = _open_source(args)
+    recorder = _open_recorder(args, source)
+    return SessionEngine(source, settings, recorder=recorder)
+
+
+def _open_recorder(args: argparse.Namespace, source: Any) -> Any:
+    """The session folder's recorder, or None (``--no-record``, or no recorder available yet)."""
+    if getattr(args, "no_record", False) or not hasattr(args, "session_dir"):
+        return None
+    try:
+        from dreamband.session.live import open_recorder
+    except ImportError:
+        return None
+    return open_recorder(args, source)
+
+
+def _replay_source(engine: Any) -> Any:
+    source = getattr(engine, "source", None)
+    if source is not None and hasattr(source, "seek") and hasattr(source, "set_speed"):
+        return source
+    return None
+
+
+def _board_label(args: argparse.Namespace, engine: Any) -> str:
+    if getattr(args, "file", None) or getattr(args, "replay", None):
+        return f"replay: {Path(getattr(args, 'file', None) or args.replay).name}"
+    return str(getattr(args, "board", None) or getattr(getattr(engine.source, "info", None), "name", "") or "synthetic")
+
+
+def _record_dir(engine: Any) -> str | None:
+    rec = getattr(engine, "_recorder", None)
+    inner = getattr(rec, "recorder", None) or rec
+    folder = getattr(inner, "folder", None)
+    return str(folder) if folder else None
+
+
+def _make_console(args: argparse.Namespace, engine: Any, start_engine: bool = True) -> NightConsole:
+    replay = _replay_source(engine)
+    factory = None
+    if replay is not None:
+        def factory(source: Any) -> Any:
+            return open_engine(_no_record(args), source)
+    return NightConsole(engine, replay=replay, board_name=_board_label(args, engine),
+                        record_dir=_record_dir(engine), engine_factory=factory,
+                        start_engine=start_engine)
+
+
+def _no_record(args: argparse.Namespace) -> argparse.Namespace:
+    out = copy.copy(args)
+    out.no_record = True
+    return out
+
+
+def _run_window(args: argparse.Namespace) -> int:
+    app = make_app()
+    engine = open_engine(args)
+    console = _make_console(args, engine)
+    console.show()
+    try:
+        app.exec()
+    finally:
+        console.shutdown()
+    error = getattr(console.engine, "error", None)
+    if error is not None:
+        print(f"dreamband: the session stopped on an error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def run_live_window(args: argparse.Namespace) -> int:
+    """``dreamband live`` with a display: the night console on a board (synthetic by default)."""
+    return _run_window(args)
+
+
+def run_replay_window(args: argparse.Namespace) -> int:
+    """``dreamband replay FILE`` with a display: the night console on a recording, with
+    play/pause, speed and seek."""
+    if getattr(args, "speed", None) is None:
+        args.speed = "1"
+    return _run_window(args)
+
+
+def render_console(console: NightConsole, path: str | os.PathLike) -> Path:
+    """Draw every panel and write the window as a PNG at ``path``; return the path."""
+    app = make_app()
+    console.refresh()
+    console.update_status()
+    app.processEvents()
+    console.refresh()
+    app.processEvents()
+    path = Path(path)
+    if path.parent and not path.parent.exists():
+        raise FileNotFoundError(f"The folder {path.parent} does not exist; create it or pick another path.")
+    if not console.grab().save(str(path), "PNG"):
+        raise OSError(f"Could not write the PNG {path}.")
+    return path
+
+
+def _parse_size(text: str | None) -> tuple[int, int]:
+    if not text:
+        return 1400, 860
+    try:
+        w, h = (int(v) for v in str(text).lower().split("x"))
+    except ValueError:
+        raise ValueError(f"--size must look like 1400x860, got {text!r}.") from None
+    if not (320 <= w <= 8000 and 240 <= h <= 8000):
+        raise ValueError(f"--size {text!r} is out of range (320x240 ... 8000x8000).")
+    return w, h
+
+
+def run_screenshot(args: argparse.Namespace) -> int:
+    """``dreamband screenshot OUT.png --after SECONDS [--replay FILE | --board NAME]``.
+
+    A replay (or a board that can replay, like ``sleeper``) is stepped in manual mode as fast
+    as the machine goes until ``--after`` seconds of data; a live board streams in real time
+    for that long. Then the window is drawn offscreen and written as a PNG.
+    """
+    if not _display_available():
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"  # a picture needs no screen
+    after = float(args.after)
+    if not after > 0:
+        raise ValueError(f"--after must be a positive number of seconds, got {args.after}.")
+    out = Path(args.output)
+    if out.suffix.lower() != ".png":
+        raise ValueError(f"The screenshot is a PNG: give a path ending in .png, got {out}.")
+    width, height = _parse_size(getattr(args, "size", None))
+    src_args = copy.copy(args)
+    src_args.no_record = True
+    if getattr(args, "replay", None):
+        if not Path(args.replay).exists():
+            raise FileNotFoundError(f"Recording {args.replay} does not exist.")
+        src_args.file = args.replay
+    src_args.speed = "max"
+    app = make_app()
+    engine = open_engine(src_args)
+    fast = _replay_source(engine) is not None
+    console = _make_console(src_args, engine, start_engine=not fast)
+    console.resize(width, height)
+    console.show()
+    try:
+        if fast:
+            _step_until(engine, console, app, after)
+        else:
+            deadline = time.monotonic() + after
+            while time.monotonic() < deadline and not console.ended:
+                app.processEvents(QtCore.QEventLoop.ProcessEventsFlag.AllEvents, 50)
+                time.sleep(0.01)
+            console.poll(budget_s=1.0)
+        render_console(console, out)
+    finally:
+        console.shutdown()
+        console.close()
+    print(f"wrote {out} ({out.stat().st_size // 1024} KB, {console.session_time:.0f} s of data)")
+    return 0
+
+
+def _step_until(engine: Any, console: NightConsole, app: QtWidgets.QApplication, after: float) -> None:
+    """Manual mode: step the engine until ``after`` seconds of data, feeding the console."""
+    steps = 0
+    while engine.time < after and not engine.ended:
+        engine.step()
+        steps += 1
+        if steps % 50 == 0:
+            console.poll(budget_s=60.0)
+            if steps % 500 == 0:
+                app.processEvents()
+    console.poll(budget_s=60.0)
+
+
+def _display_available() -> bool:
+    if os.environ.get("QT_QPA_PLATFORM"):
+        return True
+    if sys.platform in ("win32", "darwin"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
