@@ -218,7 +218,7 @@ def test_bad_port_and_missing_device_are_clear(tmp_path):
     msg = str(err.value)
     assert "'cyton'" in msg and "/dev/nonexistent-dreamband" in msg and "dongle" in msg
     assert not stream.running
-    with pytest.raises(BoardConnectionError, match="'cyton-daisy' needs --serial-port"):
+    with pytest.raises(BoardConnectionError, match="'cyton-daisy' needs a serial port; connect it with --serial-port"):
         BoardStream(BoardConfig(board="cyton-daisy")).start()
     with pytest.raises(ValueError, match="Allowed values are"):
         BoardStream(BoardConfig(board="openbci"))

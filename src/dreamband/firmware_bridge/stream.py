@@ -165,7 +165,7 @@ class BoardStream:
             BoardShim.disable_board_logger()
         if self.info.needs_serial_port and not self.config.serial_port:
             raise BoardConnectionError(
-                f"Board {self.info.name!r} needs --serial-port: {self.info.connection}"
+                f"Board {self.info.name!r} needs a serial port; connect it with {self.info.connection}"
             )
         shim = self._open_session(resume_at=None, action="start")
         now = time.monotonic()
