@@ -23,8 +23,8 @@ from pyqtgraph.Qt import QtCore, QtWidgets
 from dreamband.ui import theme
 from dreamband.ui.console import NightConsole
 
-__all__ = ["make_app", "open_engine", "run_live_window", "run_replay_window", "run_screenshot",
-           "render_console"]
+__all__ = ["make_app", "open_engine", "render_console", "run_live_window", "run_replay_window",
+           "run_screenshot"]
 
 
 def make_app() -> QtWidgets.QApplication:
@@ -37,34 +37,23 @@ def make_app() -> QtWidgets.QApplication:
     return app
 
 
-def _open_source(args: argparse.Namespace) -> Any:
-    from dreamband.session.sources import open_source
+def open_engine(args: argparse.Namespace, replay: bool = False) -> Any:
+    """The engine for the CLI options: source, settings and session folder, exactly as the
+    headless commands build it (``session.live.build_engine``)."""
+    from dreamband.session.live import build_engine
 
-    return open_source(args)
+    return build_engine(args, replay=replay)
 
 
-def open_engine(args: argparse.Namespace, source: Any = None) -> Any:
-    """Build a :class:`SessionEngine` for the parsed CLI ``args`` (its settings from ``--config``,
-    ``--alarm``, ``--triggers`` ...), on ``source`` or on ``open_source(args)``."""
+def _restart_factory(args: argparse.Namespace):
+    """``factory(source) -> SessionEngine`` used after a replay seek (same settings, no new folder)."""
     from dreamband.session.engine import SessionEngine
     from dreamband.session.settings import SessionSettings
 
-    settings = SessionSettings.from_args(args)
-    if source is None:
-        source = _open_source(args)
-    recorder = _open_recorder(args, source)
-    return SessionEngine(source, settings, recorder=recorder)
+    def factory(source: Any) -> Any:
+        return SessionEngine(source, SessionSettings.from_args(args))
 
-
-def _open_recorder(args: argparse.Namespace, source: Any) -> Any:
-    """The session folder's recorder, or None (``--no-record``, or no recorder available yet)."""
-    if getattr(args, "no_record", False) or not hasattr(args, "session_dir"):
-        return None
-    try:
-        from dreamband.session.live import open_recorder
-    except ImportError:
-        return None
-    return open_recorder(args, source)
+    return factory
 
 
 def _replay_source(engine: Any) -> Any:
@@ -80,33 +69,16 @@ def _board_label(args: argparse.Namespace, engine: Any) -> str:
     return str(getattr(args, "board", None) or getattr(getattr(engine.source, "info", None), "name", "") or "synthetic")
 
 
-def _record_dir(engine: Any) -> str | None:
-    rec = getattr(engine, "_recorder", None)
-    inner = getattr(rec, "recorder", None) or rec
-    folder = getattr(inner, "folder", None)
-    return str(folder) if folder else None
-
-
 def _make_console(args: argparse.Namespace, engine: Any, start_engine: bool = True) -> NightConsole:
     replay = _replay_source(engine)
-    factory = None
-    if replay is not None:
-        def factory(source: Any) -> Any:
-            return open_engine(_no_record(args), source)
+    factory = _restart_factory(args) if replay is not None else None
     return NightConsole(engine, replay=replay, board_name=_board_label(args, engine),
-                        record_dir=_record_dir(engine), engine_factory=factory,
-                        start_engine=start_engine)
+                        engine_factory=factory, start_engine=start_engine)
 
 
-def _no_record(args: argparse.Namespace) -> argparse.Namespace:
-    out = copy.copy(args)
-    out.no_record = True
-    return out
-
-
-def _run_window(args: argparse.Namespace) -> int:
+def _run_window(args: argparse.Namespace, replay: bool) -> int:
     app = make_app()
-    engine = open_engine(args)
+    engine = open_engine(args, replay=replay)
     console = _make_console(args, engine)
     console.show()
     try:
@@ -122,15 +94,15 @@ def _run_window(args: argparse.Namespace) -> int:
 
 def run_live_window(args: argparse.Namespace) -> int:
     """``dreamband live`` with a display: the night console on a board (synthetic by default)."""
-    return _run_window(args)
+    return _run_window(args, replay=False)
 
 
 def run_replay_window(args: argparse.Namespace) -> int:
     """``dreamband replay FILE`` with a display: the night console on a recording, with
     play/pause, speed and seek."""
     if getattr(args, "speed", None) is None:
-        args.speed = "1"
-    return _run_window(args)
+        args.speed = "1"  # a window replays at real time unless --speed says otherwise
+    return _run_window(args, replay=True)
 
 
 def render_console(console: NightConsole, path: str | os.PathLike) -> Path:
@@ -179,13 +151,15 @@ def run_screenshot(args: argparse.Namespace) -> int:
     width, height = _parse_size(getattr(args, "size", None))
     src_args = copy.copy(args)
     src_args.no_record = True
-    if getattr(args, "replay", None):
+    is_replay = bool(getattr(args, "replay", None))
+    if is_replay:
         if not Path(args.replay).exists():
             raise FileNotFoundError(f"Recording {args.replay} does not exist.")
         src_args.file = args.replay
-    src_args.speed = "max"
+    if is_replay or str(getattr(args, "board", "") or "").lower() == "sleeper":
+        src_args.speed = "max"  # replays (and the generated sleeper) run fast to --after
     app = make_app()
-    engine = open_engine(src_args)
+    engine = open_engine(src_args, replay=is_replay)
     fast = _replay_source(engine) is not None
     console = _make_console(src_args, engine, start_engine=not fast)
     console.resize(width, height)

@@ -491,6 +491,9 @@ class NightConsole(QtWidgets.QMainWindow):
         self._set_label("lost", f"lost: {lost} samples")
         self._set_label("dropouts", f"dropouts: {dropouts}")
         if self.record_dir is None:
+            folder = getattr(getattr(self.engine, "recorder", None), "folder", None)
+            self.record_dir = Path(folder) if folder else None
+        if self.record_dir is None:
             self._set_label("record", "not recording")
         else:
             now = time.monotonic()
@@ -563,9 +566,8 @@ class NightConsole(QtWidgets.QMainWindow):
             self.log(f"test fire: {action} at {intensity:.0%}")
 
     def insert_marker(self) -> None:
-        """Put a user marker into the stream."""
-        if self._call_engine("insert_marker", 1.0):
-            self.log("marker inserted")
+        """Put a user marker into the stream (drawn on the hypnogram)."""
+        self._call_engine("insert_marker", 1.0, "user mark")
 
     def toggle_pause(self) -> None:
         """Play/pause a replay."""
