@@ -269,3 +269,22 @@ def test_live_board_that_stops_sending_is_reconnected():
     st = stream.stats
     assert st.dropouts == 1 and st.reconnects == 1 and st.samples_lost == rec.details["lost_samples"]
     assert st.samples_received == ts.size and 0 < st.achieved_rate
+
+
+def test_interpreter_exit_without_stop_is_clean():
+    """A script that forgets stop(): the finalizer releases the session at exit, no hang."""
+    import subprocess
+    import sys
+
+    code = (
+        "import time\n"
+        "from dreamband.firmware_bridge import BoardConfig, BoardStream\n"
+        "s = BoardStream(BoardConfig(board='synthetic'))\n"
+        "s.start(); time.sleep(0.5)\n"
+        "print(s.read().n_samples > 0)\n"
+    )
+    t0 = time.monotonic()
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "True"
+    assert time.monotonic() - t0 < 20

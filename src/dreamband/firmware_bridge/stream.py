@@ -17,6 +17,7 @@ from __future__ import annotations
 import itertools
 import threading
 import time
+import weakref
 from dataclasses import replace
 from pathlib import Path
 
@@ -121,7 +122,10 @@ class BoardStream:
         self._lock = threading.Lock()  # guards buffers, events, stats, self._shim
         self._stop_event = threading.Event()
         self._thread: threading.Thread | None = None
-        self._shim: BoardShim | None = None
+        # The live session sits in a one-item box so that a finalizer can release it if the
+        # stream is garbage-collected or the interpreter exits without stop().
+        self._session_box: list[BoardShim | None] = [None]
+        self._finalizer = weakref.finalize(self, _release_box, self._session_box)
         self._pending: list[np.ndarray] = []
         self._events: list[StreamEvent] = []
         self._pending_markers: list[float] = []
@@ -279,12 +283,13 @@ class BoardStream:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def __del__(self) -> None:  # pragma: no cover - safety net only
-        try:
-            if self._started and not self._stopped:
-                self.stop()
-        except Exception:
-            pass
+    @property
+    def _shim(self) -> BoardShim | None:
+        return self._session_box[0]
+
+    @_shim.setter
+    def _shim(self, shim: BoardShim | None) -> None:
+        self._session_box[0] = shim
 
     def __repr__(self) -> str:
         return (
@@ -581,3 +586,10 @@ def _release_quietly(shim: BoardShim) -> None:
             shim.release_session()
     except BrainFlowError:
         pass
+
+
+def _release_box(box: list[BoardShim | None]) -> None:
+    """Finalizer: release a session left open (stream collected or interpreter exiting)."""
+    shim, box[0] = box[0], None
+    if shim is not None:
+        _release_quietly(shim)
