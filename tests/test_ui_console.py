@@ -164,3 +164,31 @@ def test_keyboard_shortcuts_are_listed_and_bound(qtbot):
     assert console.traces.window_s > window
     assert "Keys:" in console.toolTip()
     assert QtCore.Qt.ShortcutContext.ApplicationShortcut == console.shortcuts["M"].context()
+
+
+def test_window_stays_responsive_when_the_board_drops_out(qtbot):
+    import time
+
+    from dreamband.firmware_bridge import BoardConfig, BoardStream
+    from dreamband.session.engine import SessionEngine
+    from dreamband.session.settings import SessionSettings
+
+    source = BoardStream(BoardConfig(board="synthetic", dropout_timeout_s=0.4, reconnect_initial_s=0.2))
+    engine = SessionEngine(source, SessionSettings())
+    console = NightConsole(engine, board_name="synthetic")
+    qtbot.addWidget(console)
+    ticks: list[float] = []
+    console.timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    console.show()
+    qtbot.waitUntil(lambda: console.samples_seen >= 250, timeout=15000)
+    source._shim.stop_stream()  # the board goes silent (private handle: test only)
+    qtbot.waitUntil(lambda: console.dropouts == 1 and not console.stage_panel.banner.isHidden(), timeout=5000)
+    qtbot.waitUntil(lambda: console.stage_panel.banner.isHidden(), timeout=8000)  # reconnected
+    seen = console.samples_seen
+    qtbot.waitUntil(lambda: console.samples_seen > seen + 100, timeout=5000)  # data flows again
+    gaps = np.diff(ticks)
+    assert gaps.max() < 0.25, f"the window froze for {gaps.max():.2f} s during the dropout"
+    console.update_status()
+    assert console.status_labels["dropouts"].text() == "dropouts: 1"
+    console.close()
+    assert not source.running
