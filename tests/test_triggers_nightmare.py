@@ -38,11 +38,13 @@ def feed(pol, st, readings):
 
 def test_sustained_beta_rise_in_rem_fires_once_with_evidence():
     st = asleep_in(REM)
-    pol = NightmareWake(NightmareWakeSettings(enabled=True, sustain_s=10, cooldown_s=600))
+    pol = NightmareWake(NightmareWakeSettings(enabled=True, beta_ratio=2.0, sustain_s=10, cooldown_s=600))
     calm = [reading(420 + i) for i in range(5)]
     rise = [reading(425 + i, beta=3.0) for i in range(15)]
     out = feed(pol, st, calm + rise)
     assert len(out) == 1
+    # the REM period must have lasted min_rem_s (default 60 s): one REM epoch is not enough
+    assert feed(NightmareWake(NightmareWakeSettings(beta_ratio=2.0, sustain_s=10)), asleep_in(REM, n_rem=1), rise) == []
     ev = out[0]
     assert ev.policy == "nightmare_wake" and ev.action == "wake"
     assert ev.time == 435.0  # 10 s after the first aroused reading at 425 s
@@ -53,7 +55,7 @@ def test_sustained_beta_rise_in_rem_fires_once_with_evidence():
 
 def test_short_rise_does_not_fire_and_a_gap_restarts_the_count():
     st = asleep_in(REM)
-    pol = NightmareWake(NightmareWakeSettings(sustain_s=10))
+    pol = NightmareWake(NightmareWakeSettings(sustain_s=10, emg_ratio=3.0))
     rs = [reading(500 + i, emg=5.0) for i in range(8)] + [reading(508)] + [reading(509 + i, emg=5.0) for i in range(8)]
     assert feed(pol, st, rs) == []
 

@@ -372,7 +372,9 @@ class SessionEngine:
             "staging_channels": [self.channel_names[r] for r in self.staging_rows],
             "start_time": self.night.start_datetime.isoformat(),
             "software_version": __version__,
-            "model": getattr(self.stager.model, "name", None) or str(getattr(self.stager.model, "path", "")),
+            "model": {k: v for k, v in (getattr(self.stager.model, "meta", None) or {}).items()
+                      if k in ("name", "version", "channels", "created", "trained_on")},
+            "montage": getattr(self.source, "montage", None),
             "settings": _jsonable(asdict(self.settings)),
         }
 

@@ -88,16 +88,17 @@ class NightmareWakeSettings:
     """Nightmare wake: in REM, an arousal rise over the REM baseline lasting ``sustain_s``."""
 
     enabled: bool = False
-    beta_ratio: float = 2.0  # beta (16-30 Hz) power over the REM baseline
-    emg_ratio: float = 3.0  # EMG (or EEG 30-45 Hz) power over the REM baseline
+    beta_ratio: float = 2.5  # beta (16-30 Hz) power over the REM baseline
+    emg_ratio: float = 4.0  # EMG (or EEG 30-45 Hz) power over the REM baseline
     movement_g: float = 0.05  # accelerometer movement (std of |a| in a 2-s window), g
-    sustain_s: float = 10.0
+    sustain_s: float = 15.0
+    min_rem_s: float = 60.0  # the REM period must have lasted this long (no firing at its first epoch)
     cooldown_s: float = 600.0
     intensity: float = 0.1
 
     def __post_init__(self) -> None:
         _positive(self, "beta_ratio", "emg_ratio", "movement_g", "sustain_s")
-        _non_negative(self, "cooldown_s")
+        _non_negative(self, "cooldown_s", "min_rem_s")
 
 
 @dataclass

@@ -3,7 +3,8 @@
 A reading is *aroused* when the beta ratio, the EMG ratio (both over the calm-REM baseline of
 ``signal.detectors.ArousalDetector``) or the accelerometer movement reaches its threshold. The
 policy fires a gentle wake when readings stay aroused for ``sustain_s`` seconds while the sleeper
-is in REM (the last epoch was usable REM, after persistent sleep onset), then waits ``cooldown_s``
+is in REM (the last epoch was usable REM, its REM period has lasted ``min_rem_s``, after
+persistent sleep onset), then waits ``cooldown_s``
 before it may fire again. Unclean readings (lost samples, huge amplitudes) break the run, and
 nothing fires while the last epoch was an artefact or the signal is lost. The evidence holds the
 figures that fired it: peak and mean ratios over the run, movement, how long it lasted.
@@ -43,7 +44,9 @@ class NightmareWake(Policy):
 
     def on_arousal(self, reading: Any, state: Any) -> list[Any]:
         s = self.settings
-        ok = state.in_rem and state.asleep and not state.signal_lost
+        rem = state.open_rem
+        ok = (state.in_rem and state.asleep and not state.signal_lost and rem is not None
+              and state.time - rem.start >= s.min_rem_s - 1e-9)
         hits = is_aroused(reading, s) if ok else []
         if not hits:
             self._run = []

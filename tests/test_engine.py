@@ -1,0 +1,252 @@
+"""End to end: the engine over a generated night (manual mode), threaded == manual, sinks, control."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+
+import numpy as np
+import pytest
+
+from dreamband.recordings.replay import RecordingSource
+from dreamband.session.engine import SessionEngine
+from dreamband.session.events import (
+    Dropout,
+    EpochStaged,
+    LogMessage,
+    MarkerInserted,
+    SamplesArrived,
+    SessionEnded,
+    SessionStarted,
+    TriggerFired,
+)
+from dreamband.session.settings import SessionSettings
+from dreamband.session.sleeper import night_to_recording
+from dreamband.session.state import NightState
+from dreamband.signal.simulate import simulate_night
+from dreamband.signal.stages import N1, N2, N3, REM, W
+
+TZ = dt.timezone(dt.timedelta(hours=1))
+START = dt.datetime(2026, 3, 1, 23, 0, tzinfo=TZ)
+# minutes per block: a night with long, clear stages (2.5 h)
+BLOCKS = [(W, 12), (N1, 3), (N2, 20), (N3, 25), (N2, 10), (REM, 20), (N2, 25), (W, 2), (N2, 13), (REM, 15), (W, 5)]
+
+
+def hypnogram() -> np.ndarray:
+    return np.concatenate([np.full(m * 2, s, dtype=np.int8) for s, m in BLOCKS])
+
+
+@pytest.fixture(scope="module")
+def night():
+    return simulate_night(hypnogram=hypnogram(), sfreq=128.0, seed=7, artefacts="none")
+
+
+@pytest.fixture(scope="module")
+def replayed(night):
+    """The generated night through the whole engine in manual mode, with an alarm at 01:00-01:30."""
+    settings = SessionSettings()
+    settings.triggers.smart_alarm.window = "01:00-01:30"
+    settings.triggers.dream_report.enabled = True
+    settings.actions.outputs = ["log", "marker", "notify"]
+    src = RecordingSource(night_to_recording(night, START), speed="max", chunk_s=1.0)
+    eng = SessionEngine(src, settings)
+    sub = eng.subscribe(name="test", samples=False)
+    events = eng.run_to_end()
+    return eng, events, sub
+
+
+def test_manual_replay_follows_the_hypnogram(night, replayed):
+    eng, events, _ = replayed
+    truth = night.hypnogram
+    staged = np.array([e.stage for e in eng.epochs])
+    assert len(staged) == len(truth)
+    assert [e.epoch_index for e in eng.epochs] == list(range(len(truth)))
+    assert np.mean(staged == truth) > 0.6
+    st = eng.state
+    # sleep onset: true onset is 12 min; persistent sleep onset close to it
+    assert st["persistent_sleep_onset"] is not None and abs(st["persistent_sleep_onset"] - 12 * 60) <= 10 * 60
+    assert st["sleep_onset_latency_min"] <= st["persistent_sleep_onset_latency_min"]
+    # the two true REM periods (85-105 min, 140-155 min) are found
+    true_rem = [(85 * 60, 105 * 60), (155 * 60 - 15 * 60, 155 * 60)]
+    found = [(p["start"], p["end"]) for p in st["rem_periods"] if p["rem_min"] >= 5]
+    for a, b in true_rem:
+        assert any(min(b, e) - max(a, s) > 0.5 * (b - a) for s, e in found), (true_rem, st["rem_periods"])
+    assert st["minutes"]["REM"] > 20
+    # the engine's state equals a NightState fed with the engine's own epochs
+    ref = NightState(eng.night.start_datetime)
+    for e in eng.epochs:
+        ref.update(e)
+    snap = ref.snapshot()
+    for key in ("sleep_onset", "persistent_sleep_onset", "waso_min", "awakenings", "rem_periods", "minutes"):
+        assert snap[key] == st[key], key
+    kinds = [type(e) for e in events]
+    assert kinds[0] is SessionStarted and kinds[-1] is SessionEnded
+    assert any(isinstance(e, Dropout) and e.stream_kind == "ended" for e in events)
+
+
+def test_triggers_match_what_the_stages_imply(replayed):
+    eng, events, _ = replayed
+    alarms = [t for t in eng.triggers if t.policy == "smart_alarm"]
+    assert len(alarms) == 1
+    a = alarms[0]
+    ws, we = 2 * 3600.0, 2.5 * 3600.0  # 01:00-01:30 after a 23:00 start
+    assert ws <= a.time <= we
+    if a.reason != "end of the alarm window":
+        ep = next(e for e in eng.epochs if e.time == a.time)
+        assert ep.stage in (N1, N2, W) or "REM" in a.reason
+        earlier = [e for e in eng.epochs if ws <= e.time < a.time and e.quality_ok]
+        assert all(e.stage in (N3, REM) for e in earlier)  # it was the first light epoch in the window
+    # dream reports: only at the end of a REM period of >= 10 min, max 3
+    for t in (t for t in eng.triggers if t.policy == "dream_report"):
+        if t.evidence["mode"] == "rem_end":
+            assert t.evidence["rem_min"] >= 10
+            assert any(p["end"] == t.evidence["rem_end"] for p in eng.state["rem_periods"])
+    assert sum(t.policy == "dream_report" for t in eng.triggers) <= 3
+    # each trigger was published, with a marker and an action start
+    fired = [e for e in events if isinstance(e, TriggerFired)]
+    assert fired == eng.triggers
+    markers = [e for e in events if isinstance(e, MarkerInserted)]
+    assert len([m for m in markers if m.label.endswith("start")]) == len(fired)
+
+
+def test_threaded_and_manual_give_the_same_epochs(night):
+    rec = night_to_recording(night, START)
+    short = type(rec)(rec.data[:, : int(6 * 60 * rec.sfreq)], rec.sfreq, rec.channel_names, rec.channel_types, START)
+    manual = SessionEngine(RecordingSource(short, speed="max", chunk_s=0.37))
+    manual.run_to_end()
+    threaded = SessionEngine(RecordingSource(short, speed="max", chunk_s=2.0))
+    sub = threaded.subscribe(maxsize=3, name="frozen view")  # never read: must not block
+    threaded.start()
+    assert threaded.wait(60)
+    assert threaded.ended and threaded.end_reason == "the source finished"
+    assert len(manual.epochs) == len(threaded.epochs) == 12
+    for a, b in zip(manual.epochs, threaded.epochs, strict=True):
+        assert (a.epoch_index, a.onset, a.stage) == (b.epoch_index, b.onset, b.stage)
+        np.testing.assert_allclose(a.probabilities, b.probabilities, rtol=1e-12)
+    samples = [e for e in sub.drain() if isinstance(e, SamplesArrived)]
+    assert len(samples) <= 3 and sub.dropped_samples > 0
+
+
+def test_slow_sink_does_not_block_nor_lose_samples_for_others(night):
+    rec = night_to_recording(night, START)
+    short = type(rec)(rec.data[:, : int(2 * 60 * rec.sfreq)], rec.sfreq, rec.channel_names, rec.channel_types, START)
+    eng = SessionEngine(RecordingSource(short, speed="max", chunk_s=0.5))
+    slow = eng.subscribe(maxsize=4, name="slow view")
+    full = eng.subscribe(name="recorder-like")
+    eng.run_to_end()
+    got = sum(e.chunk.n_samples for e in full.drain() if isinstance(e, SamplesArrived))
+    assert got == short.n_samples
+    left = slow.drain()
+    assert sum(isinstance(e, SamplesArrived) for e in left) == 4
+    assert slow.dropped_samples == short.n_samples - sum(e.chunk.n_samples for e in left if isinstance(e, SamplesArrived))
+    warn = [e for e in left if isinstance(e, LogMessage) and "fell behind" in e.message]
+    assert len(warn) == 1
+    assert sum(isinstance(e, EpochStaged) for e in left) == 4  # other events are never dropped
+
+
+def test_headband_off_fires_the_safety_alarm():
+    hyp = np.full(60, N2, dtype=np.int8)  # 30 min
+    night = simulate_night(hypnogram=hyp, sfreq=100.0, seed=3, artefacts=[("headband_off", 300.0, 900.0)])
+    settings = SessionSettings()
+    settings.triggers.safety.signal_lost_min = 5.0
+    settings.triggers.smart_alarm.window = "23:10-23:20"
+    settings.actions.outputs = ["log"]
+    eng = SessionEngine(RecordingSource(night_to_recording(night, START), speed="max"), settings)
+    eng.run_to_end()
+    lost = [t for t in eng.triggers if t.policy == "safety_signal_lost"]
+    assert len(lost) == 1
+    assert 300 <= lost[0].evidence["lost_since"] <= 360 and lost[0].time == lost[0].evidence["lost_since"] + 300
+    # the smart alarm never fires on the off-head epochs but does fire at the window's end
+    sa = [t for t in eng.triggers if t.policy == "smart_alarm"]
+    assert len(sa) == 1 and sa[0].time == 1200.0 and sa[0].reason == "end of the alarm window"
+    offhead = [e for e in eng.epochs if 330 <= e.onset < 1170]
+    assert offhead and all(not e.quality_ok for e in offhead)
+
+
+def test_control_methods(night):
+    rec = night_to_recording(night, START)
+    short = type(rec)(rec.data[:, : int(60 * rec.sfreq)], rec.sfreq, rec.channel_names, rec.channel_types, START)
+    settings = SessionSettings()
+    settings.actions.outputs = ["log", "marker", "notify"]
+    eng = SessionEngine(RecordingSource(short, speed="max"), settings)
+    sub = eng.subscribe(samples=False)
+    eng.step()
+    with pytest.raises(ValueError, match="silently"):
+        eng.set_policy_enabled("safety", False)
+    with pytest.raises(ValueError, match="Unknown policy"):
+        eng.set_policy_enabled("lucid", True)
+    out = eng.set_policy_enabled("safety_max_length", False, confirm=True)
+    assert out[0].level == "warning" and "SAFETY" in out[0].message
+    assert eng.policy_status()["safety_max_length"] is False and eng.policy_status()["safety_signal_lost"]
+    eng.set_policy_enabled("rem_cue", True)
+    assert eng.policies["rem_cue"].enabled
+    eng.set_alarm_window("06:30", "07:00")
+    assert eng.alarm_window.startswith("06:30")
+    evs = eng.test_fire("notify", 0.3)
+    assert evs[0].phase == "test" and any(isinstance(e, LogMessage) and e.level == "notify" for e in evs)
+    eng.insert_marker(7.0)
+    eng.run_to_end()
+    got = sub.drain()
+    assert any(isinstance(e, MarkerInserted) and e.value == 7.0 for e in got)
+    assert isinstance(got[-1], SessionEnded)
+    assert eng.step() == []  # ended
+
+
+class FailingSource(RecordingSource):
+    """A real replay source whose device "fails" on the third read (failure injection)."""
+
+    def __init__(self, *a, **k):
+        super().__init__(*a, **k)
+        self.reads = 0
+        self.stopped = 0
+
+    def read(self):
+        self.reads += 1
+        if self.reads == 3:
+            raise OSError("device vanished")
+        return super().read()
+
+    def stop(self):
+        self.stopped += 1
+        super().stop()
+
+
+def test_source_released_on_errors(night):
+    rec = night_to_recording(night, START)
+    src = FailingSource(rec, speed="max")
+    eng = SessionEngine(src)
+    with pytest.raises(OSError, match="vanished"):
+        eng.run_to_end()
+    assert src.stopped == 1 and eng.ended
+    src = FailingSource(rec, speed="max")
+    eng = SessionEngine(src)
+    sub = eng.subscribe(samples=False)
+    eng.start()
+    assert eng.wait(30)
+    assert src.stopped == 1 and isinstance(eng.error, OSError)
+    got = sub.drain()
+    assert any(isinstance(e, LogMessage) and e.level == "error" for e in got) and isinstance(got[-1], SessionEnded)
+
+
+def test_synthetic_board_threaded(tmp_path):
+    from dreamband.firmware_bridge.config import BoardConfig
+    from dreamband.firmware_bridge.stream import BoardStream
+    from dreamband.recordings.recorder import SessionRecorder
+
+    stream = BoardStream(BoardConfig(board="synthetic"))
+    eng = SessionEngine(stream, recorder_factory=lambda info: SessionRecorder(tmp_path, info))
+    sub = eng.subscribe(maxsize=1000)
+    eng.start()
+    time.sleep(3.0)
+    stats = eng.stats()
+    eng.stop()
+    assert not stream.running
+    assert 0.9 * 250 < stats["achieved_rate"] < 1.1 * 250
+    got = sub.drain()
+    assert isinstance(got[0], SessionStarted) and isinstance(got[-1], SessionEnded)
+    n = sum(e.chunk.n_samples for e in got if isinstance(e, SamplesArrived))
+    assert n == eng.stats()["samples"] > 500
+    times = [e.time for e in got if isinstance(e, SamplesArrived)]
+    assert times == sorted(times) and times[-1] == pytest.approx(n / 250.0)
+    folder = eng.recorder.folder
+    assert (folder / "raw.csv").stat().st_size > 0 and (folder / "events.jsonl").exists()
