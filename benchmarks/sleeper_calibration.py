@@ -181,6 +181,53 @@ def compare(stats: dict, feats: np.ndarray, hyp: np.ndarray) -> None:
                   f"{g[:, j].std():8.4f} {z:8.2f} {inside[j]:9.0%}")
 
 
+def cohen_kappa(a: np.ndarray, b: np.ndarray, n_classes: int = 5) -> float:
+    """Cohen's kappa of two label arrays."""
+    cm = np.zeros((n_classes, n_classes))
+    np.add.at(cm, (a, b), 1)
+    n = cm.sum()
+    po = np.trace(cm) / n
+    pe = float(np.sum(cm.sum(0) * cm.sum(1))) / n**2
+    return float((po - pe) / (1 - pe)) if pe < 1 else 1.0
+
+
+def stager_agreement(seeds: list[int], hours: float, sfreq: float) -> None:
+    """Stage generated nights with the shipped stager (causal, epoch by epoch) and print agreement."""
+    from dreamband.signal.epochs import EpochBuffer
+    from dreamband.signal.quality import assess_epoch
+    from dreamband.signal.simulate import simulate_night
+    from dreamband.signal.stager import Stager, warmup
+
+    warmup()
+    all_true, all_pred = [], []
+    for seed in seeds:
+        night = simulate_night(hours, sfreq, seed=seed)
+        buf = EpochBuffer(night.sfreq, night.data.shape[0])
+        stager = Stager()
+        pred = []
+        step = int(10 * night.sfreq)
+        for i in range(0, night.n_samples, step):
+            for ep in buf.push(night.data[:, i:i + step]):
+                q = assess_epoch(ep.data_uv, night.sfreq, night.channel_names)
+                pred.append(stager.stage(ep.staging_v[:1], quality=q).stage)
+        pred = np.array(pred)
+        true = night.hypnogram[: len(pred)].astype(int)
+        ok = pred >= 0
+        acc = float(np.mean(pred[ok] == true[ok]))
+        print(f"stager vs truth, seed {seed}: accuracy {acc:.3f}, kappa {cohen_kappa(true[ok], pred[ok]):.3f}, "
+              f"{int((~ok).sum())} of {len(pred)} epochs unstaged")
+        all_true.append(true[ok])
+        all_pred.append(pred[ok])
+    t, p = np.concatenate(all_true), np.concatenate(all_pred)
+    cm = np.zeros((5, 5), int)
+    np.add.at(cm, (t, p), 1)
+    print(f"all {len(seeds)} nights: accuracy {np.mean(t == p):.3f}, kappa {cohen_kappa(t, p):.3f}")
+    print("confusion (rows true, columns staged):  " + "  ".join(f"{s:>4s}" for s in STAGES))
+    for i, s in enumerate(STAGES):
+        recall = cm[i, i] / max(cm[i].sum(), 1)
+        print(f"  {s:4s} " + "  ".join(f"{v:4d}" for v in cm[i]) + f"   recall {recall:.2f}")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", type=Path, default=DEFAULT_SHARED, help="shared/datasets/sleep-edf folder")
@@ -188,6 +235,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--hours", type=float, default=8.0)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--sfreq", type=float, default=250.0)
+    p.add_argument("--stager", type=int, default=0, metavar="N",
+                   help="also stage N generated nights (seeds 1..N) with the shipped stager and print agreement")
     args = p.parse_args(argv)
     if args.write:
         stats = compute_stats(args.data)
@@ -210,6 +259,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"hypnogram (epochs): {counts}; events: {len(night.events)}")
     feats = generated_features(night, 0)
     compare(stats, feats, night.hypnogram)
+    if args.stager:
+        print()
+        stager_agreement(list(range(1, args.stager + 1)), args.hours, args.sfreq)
     return 0
 
 
