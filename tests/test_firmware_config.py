@@ -113,6 +113,10 @@ def test_bad_values_are_explained(tmp_path):
         BoardConfig(reconnect_initial_s=5, reconnect_max_s=1).validated()
     with pytest.raises(ValueError, match="max_reconnect_attempts"):
         BoardConfig(max_reconnect_attempts=-1).validated()
+    with pytest.raises(ValueError, match="playback_loop must be true or false"):
+        BoardConfig.from_toml(_write_toml(tmp_path, '[board]\nplayback_loop = "yes"\n'))
+    with pytest.raises(ValueError, match="serial_port must be text"):
+        BoardConfig.from_toml(_write_toml(tmp_path, '[board]\nserial_port = 3\n'))
     with pytest.raises(ValueError, match="playback_timestamps"):
         BoardConfig(playback_timestamps="now").validated()
     with pytest.raises(ValueError, match="unknown key 'serialport' in \\[board\\]"):

@@ -201,6 +201,15 @@ class BoardConfig:
                     f"{_guess_master_hint(pfile)}."
                 )
             board_info(name, master_board=cfg.master_board)  # validates the master board
+        for fname in ("playback_loop", "brainflow_log", "accel"):
+            if not isinstance(getattr(cfg, fname), bool):
+                raise ValueError(f"{fname} must be true or false, got {getattr(cfg, fname)!r}")
+        for fname in ("serial_port", "mac_address", "ip_address", "serial_number", "other_info"):
+            value = getattr(cfg, fname)
+            if value is not None and not isinstance(value, str):
+                raise ValueError(f"{fname} must be text, got {value!r}")
+        if cfg.master_board is not None:
+            cfg = replace(cfg, master_board=str(cfg.master_board))
         if cfg.playback_timestamps not in ("old", "new"):
             raise ValueError(
                 f"playback_timestamps must be 'old' or 'new', got {cfg.playback_timestamps!r}"
