@@ -61,6 +61,9 @@ def test_brainflow_ambiguous_and_wrong_board(tmp_path):
     assert load_recording(path2).board_id == 2
     with pytest.raises(ValueError, match="columns, but board"):
         load_brainflow_csv(path, board_id=0)
+    assert load_recording(path2, board_id="cyton-daisy").board_id == 2
+    with pytest.raises(ValueError, match="Unknown board"):
+        load_recording(path2, board_id="toaster")
     odd = tmp_path / "odd.csv"
     odd.write_text("\n".join("\t".join(["1.0"] * 5) for _ in range(10)) + "\n")
     with pytest.raises(ValueError, match="--board"):

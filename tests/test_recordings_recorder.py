@@ -215,3 +215,45 @@ def test_bad_info_and_default_dir(monkeypatch, tmp_path):
     assert rec.folder.parent == default_sessions_dir()
     rec.close()
     assert json.loads((rec.folder / "session.json").read_text())["state"] == "closed"
+
+
+def test_live_synthetic_kill_9_then_recover(tmp_path):
+    """The issue's done-when: `dreamband live --board synthetic --headless --session-dir DIR`,
+    kill -9, `dreamband recover` -> a valid EDF+ with at most ~1 s missing."""
+    import time
+
+    pytest.importorskip("dreamband.session.live")
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen([sys.executable, "-m", "dreamband", "live", "--board", "synthetic", "--headless",
+                             "--session-dir", str(tmp_path), "--status-every", "1"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+    try:
+        deadline = time.monotonic() + 60
+        seen = 0
+        while time.monotonic() < deadline:  # wait for ~6 s of recorded data
+            line = proc.stdout.readline().decode()
+            if line.startswith("status:"):
+                seen += 1
+                if seen >= 6:
+                    break
+            if proc.poll() is not None:
+                pytest.fail(f"dreamband live ended early with code {proc.returncode}")
+        kill_time = time.time()
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    folder = tmp_path / os.listdir(tmp_path)[0]
+    assert subprocess.run([sys.executable, "-m", "dreamband", "recover", str(folder)], capture_output=True,
+                          timeout=60).returncode == 0
+    meta = read_session_json(folder)
+    assert meta["state"] == "recovered" and meta["layout"]["kind"] == "brainflow"
+    lost = kill_time - meta["first_timestamp"] - meta["duration_s"]
+    assert -0.5 < lost < 1.0, lost
+    import edfio
+
+    edf = edfio.read_edf(folder / "session.edf")
+    assert len(edf.signals) == len(meta["channel_names"])
+    rec = load_recording(folder / "session.edf")
+    assert rec.n_samples >= meta["n_samples"] and rec.sfreq == 250.0

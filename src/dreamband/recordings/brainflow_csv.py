@@ -25,6 +25,26 @@ INFERABLE_BOARDS: dict[int, str] = {
 }
 
 
+def parse_board_id(board: int | str | None) -> int | None:
+    """Board id from an int, a digit string or a name (synthetic, cyton, ganglion, cyton-daisy, muse-2, muse-s).
+
+    Raises
+    ------
+    ValueError
+        For an unknown name.
+    """
+    if board is None or isinstance(board, int):
+        return board
+    text = str(board).strip().lower()
+    if text.lstrip("-").isdigit():
+        return int(text)
+    for bid, name in INFERABLE_BOARDS.items():
+        if text == name:
+            return bid
+    raise ValueError(f"Unknown board {board!r} for a BrainFlow CSV; use a BrainFlow id or one of "
+                     f"{', '.join(INFERABLE_BOARDS.values())}.")
+
+
 def board_description(board_id: int) -> dict:
     """Return BrainFlow's descriptor of ``board_id`` (rows, rate, names) as a dict.
 
@@ -253,8 +273,8 @@ def load_brainflow_csv(path: str | Path, board_id: int | None = None, sidecar: d
     ----------
     path : str or Path
         The CSV file.
-    board_id : int, optional
-        BrainFlow board id; needed when there is no ``session.json`` beside the file and the
+    board_id : int or str, optional
+        BrainFlow board id (or name, e.g. ``"cyton-daisy"``); needed when there is no ``session.json`` beside the file and the
         board cannot be inferred unambiguously.
     sidecar : dict, optional
         A parsed ``session.json`` (default: read from the file's folder when present).
@@ -272,6 +292,7 @@ def load_brainflow_csv(path: str | Path, board_id: int | None = None, sidecar: d
         that disagrees with the board's rate.
     """
     path = Path(path)
+    board_id = parse_board_id(board_id)
     if sidecar is None:
         sidecar = _find_sidecar(path)
     if sidecar is not None and (sidecar.get("layout") or {}).get("kind") == "dreamband":

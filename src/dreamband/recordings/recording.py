@@ -313,7 +313,7 @@ def _sniff(path: Path) -> str:
     return "unknown"
 
 
-def load_recording(path: str | Path, board_id: int | None = None, sfreq: float | None = None) -> Recording:
+def load_recording(path: str | Path, board_id: int | str | None = None, sfreq: float | None = None) -> Recording:
     """Load any recording dreamband knows: EDF/EDF+/BDF/FIF (MNE), BrainFlow CSV, OpenBCI GUI
     ``.txt``, Muse (Mind Monitor or muse-lsl CSV), or a dreamband session folder.
 
@@ -321,8 +321,10 @@ def load_recording(path: str | Path, board_id: int | None = None, sfreq: float |
     ----------
     path : str or Path
         File or session folder.
-    board_id : int, optional
-        BrainFlow board id of a BrainFlow CSV without a ``session.json`` sidecar.
+    board_id : int or str, optional
+        BrainFlow board id (or name: synthetic, cyton, ganglion, cyton-daisy, muse-2, muse-s) of
+        a BrainFlow CSV without a ``session.json`` sidecar (``--board`` / ``--master-board``);
+        without it the board is inferred from the columns and rate, or an error asks for it.
     sfreq : float, optional
         Sampling rate for formats that do not state it (single-column text).
 
