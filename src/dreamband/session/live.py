@@ -50,6 +50,7 @@ def run_headless(engine: SessionEngine, status_every: float = 5.0, printer: Head
     printer = printer or HeadlessPrinter(engine.night.start_datetime)
     sub = engine.subscribe(name="console", samples=False)
     interrupted = False
+    last_status = float("-inf")
     engine.start()
     t0 = time.monotonic()
     next_status = status_every if status_every and status_every > 0 else float("inf")
@@ -61,6 +62,7 @@ def run_headless(engine: SessionEngine, status_every: float = 5.0, printer: Head
             if time.monotonic() - t0 >= next_status:
                 printer.status(engine.stats())
                 next_status += status_every
+                last_status = time.monotonic()
             if sub.exhausted:
                 break
     except KeyboardInterrupt:
@@ -68,7 +70,8 @@ def run_headless(engine: SessionEngine, status_every: float = 5.0, printer: Head
     finally:
         engine.stop()
         printer.handle_all(sub.drain())
-    printer.status(engine.stats())
+    if time.monotonic() - last_status > 1.0:
+        printer.status(engine.stats())
     printer.summary(engine.state, engine.triggers)
     rec = engine.recorder
     if rec is not None and getattr(rec, "folder", None) is not None:
