@@ -141,7 +141,7 @@ class NightConsole(QtWidgets.QMainWindow):
             raise ValueError(f"{len(self.channel_names)} channel names but {len(self.channel_types)} types.")
         self.replay = replay
         if not board_name and source is not None:
-            board_name = getattr(source, "board_name", None) or type(source).__name__
+            board_name = getattr(getattr(source, "info", None), "name", None) or ""
         self.board_name = board_name
         self.record_dir = Path(record_dir) if record_dir else None
         self.start_engine = start_engine
@@ -391,7 +391,7 @@ class NightConsole(QtWidgets.QMainWindow):
                 if self.alarm:
                     self._show_alarm_region()
             board = event.info.get("board") or event.info.get("board_name")
-            if board:
+            if board and not self.board_name:
                 self.board_name = str(board)
             folder = event.info.get("record_dir") or event.info.get("session_dir")
             if folder:
@@ -487,7 +487,10 @@ class NightConsole(QtWidgets.QMainWindow):
         dropouts = max(self.dropouts, int(stats.get("dropouts", 0) or 0))
         rate = float(stats.get("achieved_rate", 0.0) or 0.0) or self.achieved_rate()
         self._set_label("board", f"board: {self.board_name or '–'}  {len(self.channel_names)} ch @ {self.sfreq:g} Hz")
-        self._set_label("rate", f"rate: {rate:.1f} Hz")
+        if self.replay is not None and rate > 1.5 * self.sfreq:
+            self._set_label("rate", f"replay {rate / self.sfreq:.0f}x real time")
+        else:
+            self._set_label("rate", f"rate: {rate:.1f} Hz")
         self._set_label("lost", f"lost: {lost} samples")
         self._set_label("dropouts", f"dropouts: {dropouts}")
         if self.record_dir is None:

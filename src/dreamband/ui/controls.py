@@ -108,7 +108,7 @@ class TriggerControls(QtWidgets.QGroupBox):
         self.fired.setRootIsDecorated(False)
         self.fired.setAlternatingRowColors(False)
         self.fired.setMinimumHeight(110)
-        for col, width in enumerate((44, 88, 92)):
+        for col, width in enumerate((40, 84, 84)):
             self.fired.setColumnWidth(col, width)
         self.fired.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.fired.setWordWrap(True)
@@ -150,7 +150,8 @@ class TriggerControls(QtWidgets.QGroupBox):
     def add_fired(self, clock: str, policy: str, action: str, intensity: float, reason: str) -> None:
         """Add a row to the list of what fired (newest on top)."""
         item = QtWidgets.QTreeWidgetItem([clock, policy, f"{action} {intensity:.0%}", reason])
-        item.setToolTip(3, reason)
+        for col in range(4):
+            item.setToolTip(col, f"{clock} {policy}: {action} at {intensity:.0%}. {reason}")
         self.fired.insertTopLevelItem(0, item)
 
     def fired_rows(self) -> list[list[str]]:

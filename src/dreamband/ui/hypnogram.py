@@ -70,6 +70,7 @@ class HypnogramPanel(pg.PlotWidget):
         self.now_s = 0.0
         self.seek_enabled = False
         self._rem_from_state: list[tuple[float, float]] | None = None
+        self._alarm_end_h: float | None = None
         self._dirty = False
 
         plot = self.getPlotItem()
@@ -149,9 +150,12 @@ class HypnogramPanel(pg.PlotWidget):
         """Shade the smart-alarm window (session seconds); None hides it."""
         if start_s is None or end_s is None:
             self.alarm_region.hide()
+            self._alarm_end_h = None
             return
         self.alarm_region.setRegion((start_s / 3600.0, end_s / 3600.0))
         self.alarm_region.show()
+        self._alarm_end_h = end_s / 3600.0 if end_s <= 14 * 3600.0 else None
+        self._dirty = True
 
     def set_rem_periods(self, periods: list[tuple[float, float]] | None) -> None:
         """Use the engine's REM periods ``[(start_s, end_s), ...]`` instead of raw REM runs."""
@@ -230,6 +234,8 @@ class HypnogramPanel(pg.PlotWidget):
 
     def _set_x_range(self) -> None:
         span_h = max(1.0, (self.now_s / 3600.0) * 1.05 + 0.1)
+        if self._alarm_end_h is not None:
+            span_h = max(span_h, (self._alarm_end_h or 0.0) + 0.1)
         self.getPlotItem().setXRange(0.0, span_h, padding=0.0)
 
     def _on_click(self, event) -> None:

@@ -71,7 +71,7 @@ QCheckBox::indicator {{ width: 11px; height: 11px; border: 1px solid {TEXT_DIM};
     background: {BACKGROUND}; border-radius: 2px; }}
 QCheckBox::indicator:checked {{ background: {ACCENT}; }}
 QListWidget, QTreeWidget {{ background: {PANEL}; border: 1px solid {PANEL_BORDER};
-    color: {TEXT}; }}
+    color: {TEXT}; font-size: 9pt; }}
 QHeaderView::section {{ background: {PANEL}; color: {TEXT_DIM}; border: 0px; padding: 2px; }}
 QStatusBar {{ background: {PANEL}; color: {TEXT_DIM}; border-top: 1px solid {PANEL_BORDER}; }}
 QStatusBar QLabel {{ padding: 0 6px; }}
