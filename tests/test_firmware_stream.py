@@ -19,6 +19,7 @@ from dreamband.firmware_bridge import (
     StreamChunk,
     board_info,
 )
+from dreamband.firmware_bridge.stream import PackageCounter
 
 SYN = board_info("synthetic")
 
@@ -288,3 +289,42 @@ def test_interpreter_exit_without_stop_is_clean():
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "True"
     assert time.monotonic() - t0 < 20
+
+
+def _feed(counter: PackageCounter, values: np.ndarray, sizes=(1, 7, 13, 50)) -> int:
+    """Feed values in chunks of varying sizes, like successive pulls; return the total lost."""
+    lost, i, k = 0, 0, 0
+    while i < values.size:
+        n = sizes[k % len(sizes)]
+        lost += counter.update(values[i:i + n])
+        i, k = i + n, k + 1
+    return lost
+
+
+def test_package_counter_cyton_like_wraps_at_255():
+    seq = np.arange(1200) % 256
+    assert _feed(PackageCounter(), seq) == 0
+    lossy = np.delete(seq, np.arange(508, 518))  # values 252..255 and 0..5: straddles a wrap
+    assert _feed(PackageCounter(), lossy) == 10
+    lossy = np.delete(seq, [3, 4, 300, 777])
+    assert _feed(PackageCounter(), lossy) == 4
+
+
+def test_package_counter_repeated_and_offset_values():
+    # ids cycling through 101..200 (not from 0), two samples per id
+    seq = np.repeat(np.tile(np.arange(101, 201), 4), 2)
+    assert _feed(PackageCounter(), seq) == 0
+    lossy = np.delete(seq, np.arange(2 * 198, 2 * 201))  # ids 199, 200 of the 2nd cycle and 101 of the 3rd: 3 ids, 6 samples
+    assert seq.size - lossy.size == 6
+    assert _feed(PackageCounter(), lossy) == 6
+
+
+def test_package_counter_step_two_and_restart():
+    seq = (2 * np.arange(600)) % 256  # a board that merges two packages per sample
+    assert _feed(PackageCounter(), seq) == 0
+    assert _feed(PackageCounter(), np.delete(seq, [10, 11])) == 2
+    counter = PackageCounter()
+    assert counter.update(np.arange(100, 140)) == 0
+    counter.restart()  # a new session: its counter starts anywhere, no loss counted
+    assert counter.update(np.arange(0, 40)) == 0
+    assert counter.update(np.arange(41, 50)) == 1

@@ -71,6 +71,77 @@ def connection_error(config: BoardConfig, info: BoardInfo, err: BrainFlowError, 
     )
 
 
+class PackageCounter:
+    """Count samples missing from a board's package-number row, wrap-around aware.
+
+    Nothing is written down per board; the counter's habits are learnt as it runs:
+
+    - its step: the most common increment (1 for most boards, 2 when a board merges packages);
+    - its range: the top is the largest value seen, the floor the smallest value right after a
+      wrap (Cyton 0..255, Ganglion 101..200);
+    - samples per value: several samples may share one package number (repeated values).
+
+    A loss that straddles the very first wrap, or hides the top value before any wrap was
+    seen, can be undercounted; it is never overcounted.
+    """
+
+    def __init__(self) -> None:
+        self._last: float | None = None
+        self._top = -np.inf
+        self._floor = np.inf
+        self._steps: dict[int, int] = {}
+        self._diffs = 0
+        self._changes = 0
+
+    def restart(self) -> None:
+        """Forget the last value (a new session starts its counter afresh); keep what was learnt."""
+        self._last = None
+
+    def update(self, counter: np.ndarray) -> int:
+        """Add the next package numbers; return the samples missing before and among them.
+
+        Parameters
+        ----------
+        counter : ndarray, shape (n,)
+            The board's package-number row of newly received samples.
+
+        Returns
+        -------
+        int
+            Samples lost (0 when the counter is contiguous).
+        """
+        c = np.asarray(counter, dtype=np.float64)
+        if c.size == 0:
+            return 0
+        if self._last is not None:
+            c = np.concatenate(([self._last], c))
+        self._last = float(c[-1])
+        self._top = max(self._top, float(np.max(c)))
+        if c.size < 2:
+            return 0
+        d = np.rint(np.diff(c)).astype(np.int64)
+        wraps = np.flatnonzero(d < 0)
+        if wraps.size:
+            self._floor = min(self._floor, float(np.min(c[wraps + 1])))
+        incr = d[d > 0]
+        small = incr[incr <= 16]
+        if small.size:
+            values, counts = np.unique(small, return_counts=True)
+            for v, k in zip(values.tolist(), counts.tolist(), strict=True):
+                self._steps[v] = self._steps.get(v, 0) + k
+        step = max(self._steps, key=self._steps.__getitem__) if self._steps else 1
+        missing = np.rint(incr / step).astype(np.int64) - 1
+        lost_values = int(np.sum(missing[missing > 0]))
+        for i in wraps.tolist():
+            before, after = c[i], c[i + 1]
+            lost_values += max(0, int(round((self._top - before) / step)))
+            lost_values += max(0, int(round((after - self._floor) / step)))
+        self._diffs += d.size
+        self._changes += incr.size + wraps.size
+        per_value = max(1, int(round(self._diffs / self._changes))) if self._changes else 1
+        return lost_values * per_value
+
+
 class BoardStream:
     """Stream one BrainFlow board, with dropout detection and reconnection.
 
@@ -140,9 +211,7 @@ class BoardStream:
         self._last_pull_mono: float | None = None  # for achieved rate: last pull that had data
         self._rate_samples = 0
         self._rate_seconds = 0.0
-        self._last_counter: float | None = None
-        self._counter_max = 0.0
-        self._counter_steps: dict[int, int] = {}
+        self._counter = PackageCounter()
         self._file_position = 0  # playback: lines of the file consumed
         self._file_lines: int | None = None
         self._await_gap_check = False
@@ -423,7 +492,7 @@ class BoardStream:
         """Book newly pulled samples: buffer, counters, package-number losses, rate."""
         n = int(data.shape[1])
         info = self.info
-        lost = self._counter_losses(data[info.package_num_row]) if info.package_num_row is not None else 0
+        lost = self._counter.update(data[info.package_num_row]) if info.package_num_row is not None else 0
         gap_event = None
         with self._lock:
             self._pending.append(data)
@@ -456,33 +525,6 @@ class BoardStream:
                 time_=t,
             )
         return n
-
-    def _counter_losses(self, counter: np.ndarray) -> int:
-        """Samples missing from the package counter, aware of its wrap-around.
-
-        The counter's modulus is learnt (largest value seen + 1, e.g. 256 for Cyton's 0..255),
-        and its step is the most common increment (1 for most boards, more when a board
-        merges packages); repeated values (several samples per package) count as no loss.
-        """
-        c = np.asarray(counter, dtype=np.float64)
-        if self._last_counter is not None:
-            c = np.concatenate(([self._last_counter], c))
-        self._last_counter = float(c[-1])
-        if c.size < 2:
-            return 0
-        self._counter_max = max(self._counter_max, float(np.max(c)))
-        modulus = self._counter_max + 1.0
-        d = np.diff(c)
-        d = np.where(d < 0, d + modulus, d)
-        d = np.rint(d).astype(np.int64)
-        positive = d[d > 0]
-        if positive.size:
-            values, counts = np.unique(positive[positive <= 16], return_counts=True)
-            for v, k in zip(values.tolist(), counts.tolist(), strict=True):
-                self._counter_steps[v] = self._counter_steps.get(v, 0) + k
-        step = max(self._counter_steps, key=self._counter_steps.__getitem__) if self._counter_steps else 1
-        missing = np.rint(positive / step).astype(np.int64) - 1
-        return int(np.sum(missing[missing > 0]))
 
     def _stream_time(self, now: float) -> float:
         """Stream-clock time now: last timestamp + wall time since it arrived."""
@@ -529,7 +571,7 @@ class BoardStream:
             stopping = self._stop_event.is_set()
             if not stopping:
                 self._shim = shim
-                self._last_counter = None  # a new session restarts the package counter
+                self._counter.restart()  # a new session restarts the package counter
         if stopping:  # stop() ran while we were connecting: do not leave a session behind
             self._drain_and_release(shim)
             return False, "stopped"
