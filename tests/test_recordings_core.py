@@ -193,3 +193,19 @@ def test_replay_seek_at_start_and_bad_speed():
             parse_speed(bad)
     with pytest.raises(TypeError):
         RecordingSource(np.zeros((2, 3)))
+
+
+def test_bdf_and_fif_written_by_mne(tmp_path):
+    import mne
+
+    rec = _rec(n=2000)
+    info = mne.create_info(["Fp1", "EOG left"], 100.0, ["eeg", "eog"])
+    raw = mne.io.RawArray(rec.data * 1e-6, info, verbose="error")
+    raw.set_meas_date(dt.datetime(2024, 2, 2, 22, 0, tzinfo=UTC))
+    mne.export.export_raw(tmp_path / "x.bdf", raw, fmt="bdf", verbose="error")
+    raw.save(tmp_path / "x_raw.fif", verbose="error")
+    for name in ("x.bdf", "x_raw.fif"):
+        got = load_recording(tmp_path / name)
+        assert got.channel_types == ["eeg", "eog"], name
+        np.testing.assert_allclose(got.data, rec.data, atol=0.01)
+        assert got.start_time == dt.datetime(2024, 2, 2, 22, 0, tzinfo=UTC)

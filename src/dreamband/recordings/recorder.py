@@ -417,13 +417,21 @@ class SessionRecorder:
         self._meta.update(state="closed", n_samples=self.n_samples, duration_s=self.n_samples / self.sfreq,
                           end_time=(self.start_time + dt.timedelta(seconds=self.n_samples / self.sfreq)).isoformat(),
                           warnings=self.warnings)
+        error: Exception | None = None
         if write_edf and self.n_samples > 0:
-            rec = load_session_csv(self.folder, self._meta)
-            from dreamband.recordings.edf_export import write_edf as _write
+            try:
+                rec = load_session_csv(self.folder, self._meta)
+                from dreamband.recordings.edf_export import write_edf as _write
 
-            edf = _write(rec, self.folder / EDF, annotations_from_events(read_events(self.folder)[0]))
+                edf = _write(rec, self.folder / EDF, annotations_from_events(read_events(self.folder)[0]))
+            except Exception as err:  # the CSV is complete and safe; say what failed
+                error = err
+                self._meta["edf_error"] = f"{type(err).__name__}: {err}"
         self._write_meta()
         (self.folder / LOCK).unlink(missing_ok=True)
+        if error is not None:
+            raise RuntimeError(f"The session in {self.folder} is saved (raw.csv), but writing {EDF} failed: "
+                               f"{error}. Run `dreamband recover {self.folder}` to retry.") from error
         return edf
 
     def __enter__(self) -> SessionRecorder:
