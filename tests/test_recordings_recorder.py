@@ -74,7 +74,8 @@ def test_record_close_and_read_back(tmp_path):
     assert meta["n_samples"] == 3200 and meta["start_time"] == START.isoformat()
     assert meta["units"] == ["uV", "uV"]
     assert meta["info"]["settings"] == {"alarm": "06:30-07:00"} and meta["info"]["board"] == "sleeper"
-    assert meta["software"]["dreamband"]
+    assert meta["software"]["dreamband"] and meta["software"]["brainflow"]
+    assert meta["model"] == {"name": "test"} and meta["settings"] == {"alarm": "06:30-07:00"}
     events, warn = read_events(folder)
     assert [e["kind"] for e in events] == ["epoch", "trigger", "marker"] and not warn
     assert load_hypnogram(folder)[0].tolist() == [2]

@@ -211,6 +211,7 @@ class SessionRecorder:
             "montage": self._montage, "layout": None,
             "files": {"raw": RAW_CSV, "events": EVENTS, "hypnogram": HYPNOGRAM, "edf": EDF},
             "software": _software_versions(), "pid": os.getpid(),
+            "model": info.get("model"), "settings": info.get("settings"),
             "info": extra,
         }
         self._write_meta()
