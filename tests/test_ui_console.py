@@ -192,3 +192,30 @@ def test_window_stays_responsive_when_the_board_drops_out(qtbot):
     assert console.status_labels["dropouts"].text() == "dropouts: 1"
     console.close()
     assert not source.running
+
+
+def test_trigger_controls_drive_the_engine(qtbot):
+    engine, source = _engine_on_synthetic()
+    console = NightConsole(engine, board_name="synthetic", start_engine=False)
+    qtbot.addWidget(console)
+    controls = console.controls
+    assert controls.checks["smart_alarm"].text() == "Smart alarm (no window set)"
+    controls.alarm_start.setTime(QtCore.QTime(5, 45))
+    qtbot.mouseClick(controls.alarm_button, QtCore.Qt.MouseButton.LeftButton)
+    assert engine.alarm_window == "05:45-07:00" and controls.checks["smart_alarm"].text() == "Smart alarm"
+    controls.checks["nightmare_wake"].setChecked(True)
+    assert engine.policy_status()["nightmare_wake"] is True
+    controls.confirm = lambda title, text: False  # the person says no: safety stays on
+    controls.checks["safety_signal_lost"].setChecked(False)
+    assert engine.policy_status()["safety_signal_lost"] is True
+    assert controls.checks["safety_signal_lost"].isChecked()
+    controls.confirm = lambda title, text: True
+    controls.checks["safety_signal_lost"].setChecked(False)
+    assert engine.policy_status()["safety_signal_lost"] is False
+    controls.test_action.setCurrentText("log")
+    console.shortcuts["T"].activated.emit()
+    console.poll(budget_s=1.0)
+    assert any(line.startswith("SAFETY") for line in console.log_lines), console.log_lines
+    assert controls.fired_rows()[0][1:3] == ["test", "test 10%"]
+    console.close()
+    assert not source.running

@@ -224,6 +224,7 @@ class NightConsole(QtWidgets.QMainWindow):
         self.controls.policyToggled.connect(self.set_policy_enabled)
         self.controls.alarmWindowRequested.connect(self.set_alarm_window)
         self.controls.testFireRequested.connect(self.test_fire)
+        self._label_smart_alarm()
         right_layout.addWidget(self.stage_panel)
         right_layout.addWidget(self.controls, 1)
         self.log_label = QtWidgets.QLabel("")
@@ -558,10 +559,17 @@ class NightConsole(QtWidgets.QMainWindow):
         if parsed is None:
             self.log(f"cannot read the alarm window {window!r}")
             return
-        if self._call_engine("set_alarm_window", parsed[0], parsed[1]):
+        start, end = (f"{t.hour:02d}:{t.minute:02d}" for t in parsed)
+        if self._call_engine("set_alarm_window", start, end):
             self.alarm = parsed
             self._show_alarm_region()
-            self.log(f"alarm window set to {window}")
+            self.controls.set_policy_checked("smart_alarm", True)  # setting a window enables it
+            self._label_smart_alarm()
+
+    def _label_smart_alarm(self) -> None:
+        box = self.controls.checks.get("smart_alarm")
+        if box is not None:
+            box.setText("Smart alarm" if self.alarm else "Smart alarm (no window set)")
 
     def test_fire(self, action: str, intensity: float) -> None:
         """Fire ``action`` once at low intensity through the engine."""
@@ -632,7 +640,8 @@ class NightConsole(QtWidgets.QMainWindow):
             if status is not None and status != box.isChecked():
                 self._call_engine("set_policy_enabled", name, box.isChecked(), confirm=True)
         if self.alarm is not None:
-            self._call_engine("set_alarm_window", self.alarm[0], self.alarm[1])
+            start, end = (f"{t.hour:02d}:{t.minute:02d}" for t in self.alarm)
+            self._call_engine("set_alarm_window", start, end)
         self.session_time = self.time_offset
         self.traces.reset()
         self.spectrogram.jump(self.time_offset)
