@@ -118,5 +118,5 @@ def test_boards_command_prints_the_table(capsys):
     rows = {r["board"]: r for r in boards_table()}
     assert rows["cyton"]["rate"] == "250 Hz" and rows["cyton"]["eeg"].startswith("Fp1,Fp2,C3")
     assert rows["muse-s"]["frontal"] == "AF7,AF8"
-    assert rows["synthetic"]["accel"] == "yes"
+    assert rows["synthetic"]["accel"] == "yes" and rows["muse-s"]["accel"] == "aux 52 Hz"
     assert "Fp1,Fp2,C3,C4,P7,P8,O1,O2" in out

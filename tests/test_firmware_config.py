@@ -143,10 +143,15 @@ def test_parse_channel_list():
 
 def test_montage_defaults_per_board():
     muse = Montage.default(board_info("muse-s"))
-    assert muse.names == ("TP9", "AF7", "AF8", "TP10") and muse.types == ("eeg",) * 4
+    # Muse: EEG from the default preset, the accelerometer from BrainFlow's auxiliary preset
+    assert muse.names == ("TP9", "AF7", "AF8", "TP10", "accel_x", "accel_y", "accel_z")
+    assert muse.types == ("eeg",) * 4 + ("accel",) * 3
+    assert muse.rows == board_info("muse-s").eeg_rows and muse.aux_rows == board_info("muse-s").aux_accel_rows
     assert [muse.names[i] for i in muse.frontal] == ["AF7", "AF8"]
     assert muse.staging_names == ("AF7",)
-    assert muse.units == ("uV",) * 4
+    assert muse.units == ("uV",) * 4 + ("g",) * 3
+    assert Montage.build(board_info("muse-2"), aux_accel=False).names == ("TP9", "AF7", "AF8", "TP10")
+    assert Montage.default(board_info("muse-2"), accel=False).n_channels == 4
 
     cyton = Montage.default(board_info("cyton"))
     info = board_info("cyton")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -328,3 +329,49 @@ def test_package_counter_step_two_and_restart():
     counter.restart()  # a new session: its counter starts anywhere, no loss counted
     assert counter.update(np.arange(0, 40)) == 0
     assert counter.update(np.arange(41, 50)) == 1
+
+
+def test_muse_playback_holds_the_auxiliary_accelerometer(tmp_path):
+    """A Muse S recording (EEG at 256 Hz + accelerometer at 52 Hz in BrainFlow's auxiliary
+    preset) played back: the accelerometer comes out at the EEG samples' times."""
+    muse = board_info("muse-s")
+    rng = np.random.default_rng(4)
+    n, t0 = 384, 1_764_000_000.0
+    eeg = np.zeros((muse.n_rows, n))
+    eeg[muse.package_num_row] = np.arange(n) % 256
+    eeg[list(muse.eeg_rows)] = rng.normal(800.0, 30.0, (len(muse.eeg_rows), n))
+    eeg[muse.timestamp_row] = t0 + np.arange(n) / muse.sfreq
+    aux_descr = BoardShim.get_board_descr(muse.board_id, 1)
+    n_aux = int(n / muse.sfreq * muse.aux_sfreq) + 2
+    aux = np.zeros((aux_descr["num_rows"], n_aux))
+    aux[list(muse.aux_accel_rows)] = rng.normal(0.0, 0.5, (3, n_aux))
+    aux[muse.aux_timestamp_row] = t0 - 0.005 + np.arange(n_aux) / muse.aux_sfreq
+    DataFilter.write_file(eeg, str(tmp_path / "muse.csv"), "w")
+    DataFilter.write_file(aux, str(tmp_path / "muse_aux.csv"), "w")
+    eeg = DataFilter.read_file(str(tmp_path / "muse.csv"))
+    aux = DataFilter.read_file(str(tmp_path / "muse_aux.csv"))
+
+    cfg = BoardConfig(board="playback", master_board="muse-s", playback_file=str(tmp_path / "muse.csv"),
+                      playback_file_aux=str(tmp_path / "muse_aux.csv"), dropout_timeout_s=0.4,
+                      reconnect_initial_s=0.1, max_reconnect_attempts=1)
+    with BoardStream(cfg) as stream:
+        assert stream.channel_names == ["TP9", "AF7", "AF8", "TP10", "accel_x", "accel_y", "accel_z"]
+        assert stream.sfreq == 256.0
+        chunks, _ = _collect(stream, 8.0, until_finished=True)
+    data = _concat(chunks, "data")
+    np.testing.assert_array_equal(data[:4], eeg[list(muse.eeg_rows)])
+    ts = _concat(chunks, "timestamps")
+    aux_ts = aux[muse.aux_timestamp_row]
+    latest = np.searchsorted(aux_ts, ts, side="right") - 1
+    acc = aux[list(muse.aux_accel_rows)]
+    got = data[4:]
+    assert np.isfinite(got).mean() > 0.95
+    # each EEG sample carries the latest accelerometer sample (or, when that one had not yet
+    # arrived from its own thread, the one before)
+    for j in np.flatnonzero(np.isfinite(got[0])):
+        assert any(np.array_equal(got[:, j], acc[:, k]) for k in (latest[j], latest[j] - 1) if k >= 0), j
+    same_as_latest = np.mean([np.array_equal(got[:, j], acc[:, latest[j]]) for j in range(ts.size)])
+    assert same_as_latest > 0.8
+    # without the auxiliary file the montage has no accelerometer
+    no_aux = BoardStream(replace(cfg, playback_file_aux=None))
+    assert no_aux.channel_names == ["TP9", "AF7", "AF8", "TP10"]

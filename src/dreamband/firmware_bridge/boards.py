@@ -104,6 +104,13 @@ class BoardInfo:
         How the board is connected (for messages).
     needs_serial_port : bool
         True when BrainFlow needs ``serial_port`` to open it.
+    aux_accel_rows : tuple of int
+        Accelerometer rows of BrainFlow's AUXILIARY preset, for boards whose default preset has
+        none (Muse S/2: 52 Hz); empty otherwise.
+    aux_sfreq : float or None
+        Sampling rate of the auxiliary preset (when ``aux_accel_rows``).
+    aux_timestamp_row : int or None
+        Timestamp row of the auxiliary preset (when ``aux_accel_rows``).
     """
 
     board_id: int
@@ -122,6 +129,9 @@ class BoardInfo:
     streaming_id: int = field(default=0)
     connection: str = ""
     needs_serial_port: bool = False
+    aux_accel_rows: tuple[int, ...] = ()
+    aux_sfreq: float | None = None
+    aux_timestamp_row: int | None = None
 
     @property
     def is_playback(self) -> bool:
@@ -249,6 +259,14 @@ def board_info(board: str | int, master_board: str | int | None = None) -> Board
     else:
         eeg_names = tuple(f"EEG{i + 1}" for i in range(len(eeg_rows)))
     pkg = descr.get("package_num_channel")
+    aux_accel: tuple[int, ...] = ()
+    aux_sfreq = aux_ts = None
+    if not descr.get("accel_channels"):
+        aux = _aux_descr(described_id)
+        if aux and aux.get("accel_channels") and "timestamp_channel" in aux:
+            aux_accel = tuple(int(r) for r in aux["accel_channels"])
+            aux_sfreq = float(aux["sampling_rate"])
+            aux_ts = int(aux["timestamp_channel"])
     return BoardInfo(
         board_id=described_id,
         name=name,
@@ -266,7 +284,24 @@ def board_info(board: str | int, master_board: str | int | None = None) -> Board
         streaming_id=streaming_id,
         connection=entry.connection if entry else "see BrainFlow's documentation of this board",
         needs_serial_port=entry.needs_serial_port if entry else False,
+        aux_accel_rows=aux_accel,
+        aux_sfreq=aux_sfreq,
+        aux_timestamp_row=aux_ts,
     )
+
+
+def _aux_descr(board_id: int) -> dict | None:
+    """The board's AUXILIARY preset description, or None when it has none."""
+    try:
+        presets = BoardShim.get_board_presets(board_id)
+    except BrainFlowError:
+        return None
+    if int(BrainFlowPresets.AUXILIARY_PRESET) not in presets:
+        return None
+    try:
+        return BoardShim.get_board_descr(board_id, int(BrainFlowPresets.AUXILIARY_PRESET))
+    except BrainFlowError:
+        return None
 
 
 def list_boards() -> list[BoardInfo]:

@@ -55,6 +55,8 @@ class BoardConfig:
         BrainFlow CSV file for ``board="playback"``.
     master_board : str or None
         Board that recorded ``playback_file``.
+    playback_file_aux : str or None
+        BrainFlow CSV of the master board's AUXILIARY preset (Muse accelerometer), optional.
     timeout : float
         Seconds BrainFlow waits when connecting (Bluetooth discovery).
     other_info : str or None
@@ -91,6 +93,7 @@ class BoardConfig:
     serial_number: str | None = None
     playback_file: str | None = None
     master_board: str | None = None
+    playback_file_aux: str | None = None
     timeout: float = 15.0
     other_info: str | None = None
     playback_loop: bool = False
@@ -201,10 +204,13 @@ class BoardConfig:
                     f"{_guess_master_hint(pfile)}."
                 )
             board_info(name, master_board=cfg.master_board)  # validates the master board
+            if cfg.playback_file_aux and not Path(cfg.playback_file_aux).is_file():
+                raise FileNotFoundError(f"Auxiliary playback file not found: {cfg.playback_file_aux}")
         for fname in ("playback_loop", "brainflow_log", "accel"):
             if not isinstance(getattr(cfg, fname), bool):
                 raise ValueError(f"{fname} must be true or false, got {getattr(cfg, fname)!r}")
-        for fname in ("serial_port", "mac_address", "ip_address", "serial_number", "other_info"):
+        for fname in ("serial_port", "mac_address", "ip_address", "serial_number", "other_info",
+                      "playback_file", "playback_file_aux"):
             value = getattr(cfg, fname)
             if value is not None and not isinstance(value, str):
                 raise ValueError(f"{fname} must be text, got {value!r}")
@@ -265,6 +271,8 @@ class BoardConfig:
         if self.is_playback:
             p.file = str(Path(str(self.playback_file)).resolve())
             p.master_board = resolve_board(str(self.master_board))[0]
+            if self.playback_file_aux:
+                p.file_aux = str(Path(str(self.playback_file_aux)).resolve())
         return p
 
     def describe_connection(self) -> str:

@@ -40,6 +40,9 @@ class Montage:
     staging_channels : tuple of int
         Indices (into the montage) of the EEG channels used for sleep staging
         (default: the first frontal channel).
+    aux_rows : tuple of int
+        Rows of BrainFlow's AUXILIARY preset appended after ``rows`` (Muse accelerometer at
+        52 Hz, held to the EEG samples' times by the stream); usually empty.
     """
 
     rows: tuple[int, ...]
@@ -47,13 +50,14 @@ class Montage:
     types: tuple[ChannelType, ...]
     frontal: tuple[int, ...]
     staging_channels: tuple[int, ...]
+    aux_rows: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
-        n = len(self.rows)
+        n = len(self.rows) + len(self.aux_rows)
         if not (len(self.names) == len(self.types) == n):
-            raise ValueError("Montage rows, names and types must have the same length")
-        if len(set(self.rows)) != n:
-            raise ValueError(f"Montage uses a row twice: {self.rows}")
+            raise ValueError("Montage rows (+ aux_rows), names and types must have the same length")
+        if len(set(self.rows)) != len(self.rows) or len(set(self.aux_rows)) != len(self.aux_rows):
+            raise ValueError(f"Montage uses a row twice: {self.rows} {self.aux_rows}")
         for idx in (*self.frontal, *self.staging_channels):
             if not 0 <= idx < n:
                 raise ValueError(f"Montage index {idx} is out of range for {n} channels")
@@ -66,7 +70,7 @@ class Montage:
     @property
     def n_channels(self) -> int:
         """Number of channels."""
-        return len(self.rows)
+        return len(self.names)
 
     def indices(self, kind: ChannelType) -> tuple[int, ...]:
         """Indices (into the montage) of the channels of one type."""
@@ -100,6 +104,7 @@ class Montage:
         emg: tuple[str | int, ...] | None = None,
         accel: bool = True,
         staging: tuple[str | int, ...] | None = None,
+        aux_accel: bool = True,
     ) -> Montage:
         """Build a montage from the board's description and optional overrides.
 
@@ -114,6 +119,9 @@ class Montage:
             Include the board's accelerometer rows.
         staging : tuple of (str or int), optional
             EEG channels (names or rows) used for staging; default the first frontal channel.
+        aux_accel : bool
+            When the default preset has no accelerometer, take it from the auxiliary preset
+            (``info.aux_accel_rows``, e.g. Muse) if ``accel`` is also True.
 
         Raises
         ------
@@ -144,7 +152,9 @@ class Montage:
                     )
                 rows.append(r)
                 types.append(kind)
-        names = tuple(info.row_name(r) for r in rows)
+        aux_rows = info.aux_accel_rows if (accel and aux_accel and not accel_rows) else ()
+        names = tuple(info.row_name(r) for r in rows) + _axis_names(len(aux_rows))
+        types += ["accel"] * len(aux_rows)
         eeg_idx = [i for i, t in enumerate(types) if t == "eeg"]
         frontal = tuple(i for i in eeg_idx if is_frontal(names[i]))
         if not frontal:
@@ -165,7 +175,7 @@ class Montage:
             staging_idx = tuple(staging_idx)
             if not staging_idx:
                 raise ValueError("The staging channel list is empty; name at least one EEG channel")
-        return cls(tuple(rows), names, tuple(types), frontal, tuple(staging_idx))
+        return cls(tuple(rows), names, tuple(types), frontal, tuple(staging_idx), tuple(aux_rows))
 
     @classmethod
     def from_config(cls, config: object, info: BoardInfo) -> Montage:
@@ -177,7 +187,13 @@ class Montage:
             emg=getattr(config, "emg", None),
             accel=bool(getattr(config, "accel", True)),
             staging=getattr(config, "staging", None),
+            # a playback has auxiliary data only when it has an auxiliary file
+            aux_accel=not getattr(config, "is_playback", False) or bool(getattr(config, "playback_file_aux", None)),
         )
+
+
+def _axis_names(n: int) -> tuple[str, ...]:
+    return ("accel_x", "accel_y", "accel_z") if n == 3 else tuple(f"accel_{k + 1}" for k in range(n))
 
 
 def _resolve(info: BoardInfo, spec: tuple[str | int, ...], option: str) -> tuple[int, ...]:

@@ -22,7 +22,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-from brainflow.board_shim import BoardShim, BrainFlowError
+from brainflow.board_shim import BoardShim, BrainFlowError, BrainFlowPresets
 from brainflow.exit_codes import BrainFlowExitCodes
 
 from dreamband.firmware_bridge.boards import BoardInfo, board_info
@@ -32,6 +32,8 @@ from dreamband.firmware_bridge.montage import Montage
 
 _STREAM_IDS = itertools.count(1)
 _BUFFER_SAMPLES = 450_000  # BrainFlow ring buffer (30 min at 250 Hz); we drain it every few ms
+_AUX = int(BrainFlowPresets.AUXILIARY_PRESET)
+_AUX_MAX_AGE_S = 1.0  # an auxiliary sample older than this is not held onto an EEG sample (NaN)
 
 
 class BoardConnectionError(RuntimeError):
@@ -189,6 +191,11 @@ class BoardStream:
         self.channel_names: list[str] = list(self.montage.names)
         self.channel_types: list[ChannelType] = list(self.montage.types)
         self._rows = np.asarray(self.montage.rows, dtype=np.intp)
+        self._aux_rows = np.asarray(self.montage.aux_rows, dtype=np.intp)
+        if self._aux_rows.size and self.info.aux_timestamp_row is None:
+            raise ValueError(f"Board {self.info.name!r} has no auxiliary preset for montage aux_rows")
+        # auxiliary samples received, (1 + n_aux, k): timestamps then the montage's aux rows
+        self._aux_hist = np.empty((1 + self._aux_rows.size, 0))
 
         self._lock = threading.Lock()  # guards buffers, events, stats, self._shim
         self._stop_event = threading.Event()
@@ -267,15 +274,47 @@ class BoardStream:
             n = sum(p.shape[1] for p in pending)
             self._delivered += n
         if n == 0:
-            return StreamChunk.empty(len(self._rows), first, self.info.n_rows)
+            return StreamChunk.empty(self.montage.n_channels, first, self.info.n_rows)
         raw = pending[0] if len(pending) == 1 else np.concatenate(pending, axis=1)
+        data = raw[self._rows].astype(np.float64, copy=True)
+        if self._aux_rows.size:
+            data = np.vstack([data, self._hold_aux(raw[self.info.timestamp_row])])
         return StreamChunk(
-            data=raw[self._rows].astype(np.float64, copy=True),
+            data=data,
             timestamps=raw[self.info.timestamp_row].copy(),
             markers=raw[self.info.marker_row].copy(),
             first_sample=first,
             raw=raw,
         )
+
+    def _hold_aux(self, ts: np.ndarray) -> np.ndarray:
+        """Auxiliary channels at the EEG sample times: the latest auxiliary sample at or before
+        each time (sample-and-hold), NaN when none is younger than ``_AUX_MAX_AGE_S``."""
+        with self._lock:
+            hist = self._aux_hist
+            if hist.shape[1] > 1:  # keep what later reads may still need (and the newest sample)
+                keep = max(0, min(int(np.searchsorted(hist[0], ts[-1] - 2.0)), hist.shape[1] - 1))
+                self._aux_hist = hist[:, keep:]
+        out = np.full((self._aux_rows.size, ts.size), np.nan)
+        if hist.shape[1] == 0:
+            return out
+        idx = np.searchsorted(hist[0], ts, side="right") - 1
+        ok = idx >= 0
+        ok[ok] &= (ts[ok] - hist[0, idx[ok]]) <= _AUX_MAX_AGE_S
+        out[:, ok] = hist[1:, idx[ok]]
+        return out
+
+    def _pull_aux(self, shim: BoardShim) -> None:
+        """Move auxiliary-preset samples from BrainFlow into the hold buffer."""
+        try:
+            aux = shim.get_board_data(preset=_AUX)
+        except BrainFlowError:
+            return
+        if aux.shape[1] == 0:
+            return
+        rows = np.vstack([aux[self.info.aux_timestamp_row][None, :], aux[self._aux_rows]])
+        with self._lock:
+            self._aux_hist = np.concatenate([self._aux_hist, rows], axis=1)
 
     def poll_events(self) -> list[StreamEvent]:
         """Return the stream events queued since the previous call."""
@@ -405,6 +444,8 @@ class BoardStream:
             shim.stop_stream()
         except BrainFlowError:
             pass
+        if self._aux_rows.size:
+            self._pull_aux(shim)
         try:
             data = shim.get_board_data()
             if data.shape[1]:
@@ -432,6 +473,8 @@ class BoardStream:
                         self._flush_markers(shim)
                     n = 0
                     if shim is not None:
+                        if self._aux_rows.size:
+                            self._pull_aux(shim)  # first, so it is there when its EEG is read
                         try:
                             data = shim.get_board_data()
                         except BrainFlowError:

@@ -22,7 +22,8 @@ def boards_table() -> list[dict[str, str]]:
                 "id": str(info.streaming_id),
                 "rate": f"{info.sfreq:g} Hz",
                 "eeg": ",".join(info.eeg_names),
-                "accel": "yes" if info.accel_rows else "no",
+                "accel": "yes" if info.accel_rows else (
+                    f"aux {info.aux_sfreq:g} Hz" if info.aux_accel_rows else "no"),
                 "frontal": ",".join(montage.names[i] for i in montage.frontal),
                 "connect": info.connection,
             }
