@@ -3,6 +3,8 @@ actions and the crash-safe recorder. Prints seconds and times real time (median 
 
     python benchmarks/bench_replay.py [--hours 8] [--repeats 3] [--no-record] [--sfreq 256]
 
+It runs the engine alone, then the engine with the session recorder as a sink.
+
 The night comes from the sleeper generator (``signal.simulate``), so the figure also reports how
 many epochs the stager got right against the generated hypnogram.
 """
@@ -54,19 +56,24 @@ def main(argv: list[str] | None = None) -> int:
     rec = night_to_recording(night, dt.datetime(2026, 3, 1, 23, 0).astimezone())
     print(f"night: {a.hours:g} h, {len(night.channel_names)} channels at {a.sfreq:g} Hz "
           f"({night.n_samples} samples), generated in {time.perf_counter() - t0:.1f} s")
-    times = []
-    for i in range(a.repeats):
-        with tempfile.TemporaryDirectory(prefix="dreamband-bench-") as folder:
-            secs, eng = one_run(rec, a.hours, not a.no_record, folder)
-        times.append(secs)
-        print(f"  run {i + 1}: {secs:.2f} s ({a.hours * 3600 / secs:.0f}x real time)", flush=True)
-    med = statistics.median(times)
+    results = {}
+    modes = [False] if a.no_record else [False, True]
+    for record in modes:
+        times = []
+        for i in range(a.repeats):
+            with tempfile.TemporaryDirectory(prefix="dreamband-bench-") as folder:
+                secs, eng = one_run(rec, a.hours, record, folder)
+            times.append(secs)
+            print(f"  {'engine + recorder' if record else 'engine'} run {i + 1}: {secs:.2f} s "
+                  f"({a.hours * 3600 / secs:.0f}x real time)", flush=True)
+        results[record] = statistics.median(times)
+    for record, med in results.items():
+        what = "whole engine + recorder (CSV, events, EDF+ on close)" if record else "whole engine (no recording)"
+        print(f"{what}: median {med:.2f} s for {a.hours:g} h = {a.hours * 3600 / med:.0f}x real time "
+              f"({med / (a.hours * 120) * 1000:.1f} ms per 30-s epoch)")
     staged = np.array([e.stage for e in eng.epochs])
     agree = float(np.mean(staged == night.hypnogram[: len(staged)]))
     st = eng.state
-    print(f"whole engine{' + recorder (CSV, events, EDF+ on close)' if not a.no_record else ''}: "
-          f"median {med:.2f} s for {a.hours:g} h = {a.hours * 3600 / med:.0f}x real time "
-          f"({med / (a.hours * 120) * 1000:.1f} ms per 30-s epoch)")
     print(f"epochs {len(staged)}, stager agreement with the generated hypnogram {agree:.1%}; "
           f"REM periods {st['rem_count']}, cycles {st['cycles_completed']}, triggers {len(eng.triggers)} "
           f"({', '.join(sorted({t.policy for t in eng.triggers}))})")

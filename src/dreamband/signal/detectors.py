@@ -215,9 +215,12 @@ class ArousalDetector:
         centred = eeg0 - eeg0.mean(axis=2, keepdims=True)
         big = np.abs(centred).max(axis=(0, 2)) > self.max_abs_uv
         clean = finite & ~big
-        beta = band_powers(eeg0, self.sfreq, [self.beta_band]).mean(axis=0)[:, 0]
-        emg_src = np.nan_to_num(segs[self.emg_rows]) if self.emg_rows else eeg0
-        emg = band_powers(emg_src, self.sfreq, [self.emg_band]).mean(axis=0)[:, 0]
+        if self.emg_rows:
+            beta = band_powers(eeg0, self.sfreq, [self.beta_band]).mean(axis=0)[:, 0]
+            emg = band_powers(np.nan_to_num(segs[self.emg_rows]), self.sfreq, [self.emg_band]).mean(axis=0)[:, 0]
+        else:
+            both = band_powers(eeg0, self.sfreq, [self.beta_band, self.emg_band]).mean(axis=0)
+            beta, emg = both[:, 0], both[:, 1]
         if self.accel_rows:
             mag = np.sqrt(np.sum(segs[self.accel_rows] ** 2, axis=0))
             mag = np.where(np.isfinite(mag), mag, 1.0)

@@ -51,6 +51,7 @@ class SmartAlarm(Policy):
         super().__init__(settings or SmartAlarmSettings())
         self._window = parse_window(self.settings.window) if self.settings.window else None
         self._abs: tuple[float, float] | None = None  # window in session seconds
+        self._abs_for: dt.datetime | None = None  # ... for this session start
         self.done = False
 
     @property
@@ -69,9 +70,10 @@ class SmartAlarm(Policy):
         """The window as (start, end) in session seconds, or None without a window."""
         if self._window is None:
             return None
-        if self._abs is None:
+        if self._abs is None or self._abs_for != state.start_datetime:
             ws, we = resolve_window(state.start_datetime, self._window)
             self._abs = ((ws - state.start_datetime).total_seconds(), (we - state.start_datetime).total_seconds())
+            self._abs_for = state.start_datetime
         return self._abs
 
     def on_epoch(self, epoch: Any, state: Any) -> list[Any]:
