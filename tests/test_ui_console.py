@@ -219,3 +219,15 @@ def test_trigger_controls_drive_the_engine(qtbot):
     assert controls.fired_rows()[0][1:3] == ["test", "test 10%"]
     console.close()
     assert not source.running
+
+
+def test_screenshot_of_a_real_dreams_replay(shared_datasets, tmp_path):
+    from dreamband.cli import main
+
+    edf = shared_datasets / "dreams-spindles" / "excerpt3.edf"
+    if not edf.exists():
+        pytest.skip("DREAMS excerpt3.edf is not in the shared datasets")
+    out = tmp_path / "dreams.png"
+    assert main(["screenshot", str(out), "--replay", str(edf), "--after", "600", "--size", "1000x700"]) == 0
+    image = QtGui.QImage(str(out))
+    assert (image.width(), image.height()) == (1000, 700)

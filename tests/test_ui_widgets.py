@@ -71,11 +71,13 @@ def test_trace_panel_draws_the_window_with_gain_and_quality(qtbot):
     assert panel.refresh() is False  # nothing new: no redraw
     x, y = panel.curves[1].getData()
     assert x.size == 2500 and x[-1] == pytest.approx(0.0) and x[0] == pytest.approx(-9.996)
-    expected = panel.buffer.latest(2500)[1] / 100.0 - 1.0
+    expected = np.clip(panel.buffer.latest(2500)[1] / 100.0, -1.0, 1.0) - 1.0
     np.testing.assert_allclose(y, expected)
+    assert np.abs(y + 1.0).max() <= 1.0  # clipped: a channel never paints over its neighbours
     panel.set_gain(50.0)
     panel.refresh()
-    np.testing.assert_allclose(panel.curves[1].getData()[1], panel.buffer.latest(2500)[1] / 50.0 - 1.0)
+    expected = np.clip(panel.buffer.latest(2500)[1] / 50.0, -1.0, 1.0) - 1.0
+    np.testing.assert_allclose(panel.curves[1].getData()[1], expected)
     assert panel.scale_label.textItem.toPlainText() == "50 µV"
     panel.step_window(-1)
     panel.refresh()

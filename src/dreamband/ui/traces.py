@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pyqtgraph as pg
-from pyqtgraph.Qt import QtCore, QtWidgets
+from pyqtgraph.Qt import QtCore, QtGui, QtWidgets
 from scipy.signal import butter, sosfilt, sosfilt_zi
 
 from dreamband.ui import theme
@@ -23,6 +23,8 @@ from dreamband.ui import theme
 TRACE_TYPES = ("eeg", "eog", "emg", "misc")
 GAIN_STEPS_UV = (10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0)
 WINDOW_STEPS_S = (2.0, 5.0, 10.0, 20.0, 30.0, 60.0)
+#: Traces are clipped at this many divisions (gain µV each) from their baseline.
+CLIP_DIVISIONS = 1.0
 
 
 def _band_for(kind: str, sfreq: float) -> tuple[float, float]:
@@ -181,7 +183,8 @@ class TracePanel(pg.PlotWidget):
         plot.showGrid(x=True, y=False, alpha=0.15)
         plot.setLabel("bottom", "seconds before now")
         left = plot.getAxis("left")
-        left.setWidth(54)
+        metrics = QtGui.QFontMetrics(left.font())
+        left.setWidth(max(54, max(metrics.horizontalAdvance(name) for name in self.names) + 18))
         for name in ("left", "bottom"):  # axes are drawn from a pixmap cache, not every frame
             plot.getAxis(name).setCacheMode(QtWidgets.QGraphicsItem.CacheMode.DeviceCoordinateCache)
         plot.getAxis("left").setTicks([[(-i, name) for i, name in enumerate(self.names)], []])
@@ -227,14 +230,15 @@ class TracePanel(pg.PlotWidget):
         self.set_window(float(steps[int(np.clip(i + np.sign(direction), 0, len(steps) - 1))]))
 
     def auto_gain(self) -> float:
-        """Pick the gain step that fits the channels' typical amplitude (4 robust SDs); return it."""
+        """Pick the gain step that fits the larger channels' amplitude (5 robust SDs of the
+        75th-percentile channel); return it."""
         y = self.buffer.latest(self._x.size)
         finite = np.isfinite(y).all(axis=0)
         if finite.sum() < self.sfreq:  # less than a second of data: keep the gain
             return self.gain_uv
         y = y[:, finite]
         spread = np.median(np.abs(y - np.median(y, axis=1, keepdims=True)), axis=1) * 1.4826
-        target = 4.0 * float(np.median(spread))
+        target = 5.0 * float(np.percentile(spread, 75))
         steps = np.asarray(GAIN_STEPS_UV)
         self.set_gain(float(steps[min(np.searchsorted(steps, target), len(steps) - 1)]))
         return self.gain_uv
@@ -283,7 +287,9 @@ class TracePanel(pg.PlotWidget):
         self._dirty = False
         y = self.buffer.latest(self._x.size)
         x = self._x[-y.shape[1]:]
-        y = y * (1.0 / self.gain_uv) + self._offsets
+        # one division = gain µV; a trace is clipped at one division so one noisy channel
+        # cannot paint over its neighbours (NaN gaps stay NaN)
+        y = np.clip(y * (1.0 / self.gain_uv), -CLIP_DIVISIONS, CLIP_DIVISIONS) + self._offsets
         has_gaps = np.isnan(y).any(axis=1)
         for i, curve in enumerate(self.curves):
             if has_gaps[i]:
