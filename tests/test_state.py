@@ -123,3 +123,37 @@ def test_bad_settings_are_clear_errors():
         NightState(START, epoch_s=0)
     with pytest.raises(ValueError, match="rem_interruption"):
         NightState(START, rem_interruption_epochs=-1)
+
+
+@pytest.mark.shared_data
+def test_real_scored_nights_agree_with_yasa_sleep_statistics(shared_datasets):
+    """Sleep-EDF expert hypnograms: onset latency, WASO, TST and stage minutes equal YASA's."""
+    import warnings
+
+    import numpy as np
+    import yasa
+
+    path = shared_datasets / "sleep-edf" / "hypnograms_30s.npz"
+    if not path.exists():
+        pytest.skip("sleep-edf/hypnograms_30s.npz is absent")
+    nights = np.load(path)
+    assert len(nights.files) >= 10
+    for name in nights.files:
+        hyp = nights[name].astype(int)
+        st = NightState(START)
+        for k, s in enumerate(hyp):
+            st.update(EpochStaged(time=(k + 1) * 30.0, epoch_index=k, onset=k * 30.0, stage=int(s),
+                                  quality_ok=s >= 0))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # yasa 0.8 deprecates the function form
+            ref = yasa.sleep_statistics(hyp, sf_hyp=1 / 30)
+        snap = st.snapshot()
+        assert snap["sleep_onset_latency_min"] == pytest.approx(ref["SOL"]), name
+        assert snap["waso_min"] == pytest.approx(ref["WASO"]), name
+        assert snap["total_sleep_min"] == pytest.approx(ref["TST"]), name
+        for stage in ("N1", "N2", "N3", "REM"):
+            assert snap["minutes"][stage] == pytest.approx(ref[stage]), (name, stage)
+        # REM periods hold every REM epoch; the first starts at YASA's REM latency
+        assert sum(p["rem_min"] for p in snap["rem_periods"]) == pytest.approx(ref["REM"])
+        assert snap["rem_periods"][0]["start"] / 60 == pytest.approx(ref["Lat_REM"]), name  # from lights off
+        assert snap["persistent_sleep_onset"] >= snap["sleep_onset"]
