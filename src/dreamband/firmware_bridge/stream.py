@@ -185,6 +185,8 @@ class BoardStream:
         self.config = config
         self.info: BoardInfo = board_info(config.board, master_board=config.master_board)
         self.montage: Montage = montage if montage is not None else Montage.from_config(config, self.info)
+        if not self.montage.rows:
+            raise ValueError("The montage selects no row of the board's default preset; give at least one EEG row")
         if max(self.montage.rows) >= self.info.n_rows:
             raise ValueError(f"Montage rows {self.montage.rows} do not fit board {self.info.name!r} ({self.info.n_rows} rows)")
         self.sfreq: float = self.info.sfreq
