@@ -228,6 +228,6 @@ def test_screenshot_of_a_real_dreams_replay(shared_datasets, tmp_path):
     if not edf.exists():
         pytest.skip("DREAMS excerpt3.edf is not in the shared datasets")
     out = tmp_path / "dreams.png"
-    assert main(["screenshot", str(out), "--replay", str(edf), "--after", "600", "--size", "1000x700"]) == 0
+    assert main(["screenshot", str(out), "--replay", str(edf), "--after", "600", "--size", "1100x800"]) == 0
     image = QtGui.QImage(str(out))
-    assert (image.width(), image.height()) == (1000, 700)
+    assert (image.width(), image.height()) == (1100, 800)
