@@ -25,6 +25,7 @@ from dreamband.recordings.replay import RecordingSource
 from dreamband.session.engine import SessionEngine
 from dreamband.session.settings import SessionSettings
 from dreamband.session.sleeper import night_to_recording
+from dreamband.session.sources import MAX_SPEED_CHUNK_S
 from dreamband.signal.simulate import simulate_night
 
 
@@ -35,7 +36,7 @@ def one_run(rec, hours: float, record: bool, folder: str) -> tuple[float, Sessio
         getattr(settings.triggers, name).enabled = True
     settings.actions.outputs = ["log", "marker", "notify", "sound"]
     settings.actions.play_sound = "never"
-    src = RecordingSource(rec, speed="max", chunk_s=1.0)
+    src = RecordingSource(rec, speed="max", chunk_s=MAX_SPEED_CHUNK_S)  # as `dreamband replay --speed max`
     factory = (lambda info: SessionRecorder(folder, info)) if record else None
     eng = SessionEngine(src, settings, recorder_factory=factory)
     t0 = time.perf_counter()
