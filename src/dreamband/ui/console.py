@@ -26,7 +26,7 @@ from dreamband.ui.hypnogram import HypnogramPanel
 from dreamband.ui.spectrogram import SpectrogramPanel, pick_frontal
 from dreamband.ui.stage_panel import StagePanel
 from dreamband.ui.timeaxis import clock_text
-from dreamband.ui.traces import TracePanel
+from dreamband.ui.traces import GAIN_STEPS_UV, WINDOW_STEPS_S, TracePanel
 
 SHORTCUTS = (
     ("Space", "play / pause (replay)"),
@@ -192,7 +192,13 @@ class NightConsole(QtWidgets.QMainWindow):
             panel.set_start(self.start_datetime)
         if self.alarm:
             self._show_alarm_region()
-        left.addWidget(self.traces)
+        trace_box = QtWidgets.QWidget()
+        trace_layout = QtWidgets.QVBoxLayout(trace_box)
+        trace_layout.setContentsMargins(0, 0, 0, 0)
+        trace_layout.setSpacing(2)
+        trace_layout.addWidget(self._trace_bar())
+        trace_layout.addWidget(self.traces, 1)
+        left.addWidget(trace_box)
         left.addWidget(self.spectrogram)
         hyp_box = QtWidgets.QWidget()
         hyp_layout = QtWidgets.QVBoxLayout(hyp_box)
@@ -242,6 +248,48 @@ class NightConsole(QtWidgets.QMainWindow):
             self.status_labels[key] = label
         self.resize(1400, 860)
         self.update_status()
+
+    def _trace_bar(self) -> QtWidgets.QWidget:
+        """Window and gain pickers, automatic gain and marker buttons above the traces."""
+        bar = QtWidgets.QWidget()
+        row = QtWidgets.QHBoxLayout(bar)
+        row.setContentsMargins(4, 0, 4, 0)
+        self.window_box = QtWidgets.QComboBox()
+        self.window_box.addItems([f"{w:g} s" for w in WINDOW_STEPS_S])
+        self.window_box.setCurrentText(f"{self.traces.window_s:g} s")
+        self.window_box.setToolTip("Seconds shown (Left / Right)")
+        self.window_box.currentTextChanged.connect(lambda t: self.traces.set_window(float(t.split()[0])))
+        self.gain_box = QtWidgets.QComboBox()
+        self.gain_box.addItems([f"{g:g} µV" for g in GAIN_STEPS_UV])
+        self.gain_box.setCurrentText(f"{self.traces.gain_uv:g} µV")
+        self.gain_box.setToolTip("Microvolts per division (Up / Down)")
+        self.gain_box.currentTextChanged.connect(lambda t: self.traces.set_gain(float(t.split()[0])))
+        auto = QtWidgets.QPushButton("Auto")
+        auto.setToolTip("Fit the gain to the signal (A)")
+        auto.clicked.connect(self.traces.auto_gain)
+        marker = QtWidgets.QPushButton("Mark")
+        marker.setToolTip("Insert a marker into the stream (M)")
+        marker.clicked.connect(self.insert_marker)
+        keys = QtWidgets.QLabel("keys: " + " · ".join(f"{k} {v}" for k, v in SHORTCUTS))
+        keys.setObjectName("logLabel")
+        keys.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored, QtWidgets.QSizePolicy.Policy.Preferred)
+        keys.setToolTip("\n".join(f"{k}: {v}" for k, v in SHORTCUTS))
+        for widget in (QtWidgets.QLabel("window"), self.window_box, QtWidgets.QLabel("gain"),
+                       self.gain_box, auto, marker):
+            row.addWidget(widget)
+        row.addWidget(keys, 1)
+        self.traces.viewChanged.connect(self._sync_trace_bar)
+        return bar
+
+    def _sync_trace_bar(self) -> None:
+        for box, text in ((self.window_box, f"{self.traces.window_s:g} s"),
+                          (self.gain_box, f"{self.traces.gain_uv:g} µV")):
+            if box.currentText() != text:
+                box.blockSignals(True)
+                if box.findText(text) < 0:
+                    box.addItem(text)
+                box.setCurrentText(text)
+                box.blockSignals(False)
 
     def _policies(self) -> list[tuple[str, bool, bool]]:
         status = getattr(self.engine, "policy_status", None)

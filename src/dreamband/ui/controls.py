@@ -108,7 +108,7 @@ class TriggerControls(QtWidgets.QGroupBox):
         self.fired.setRootIsDecorated(False)
         self.fired.setAlternatingRowColors(False)
         self.fired.setMinimumHeight(110)
-        for col, width in enumerate((40, 84, 84)):
+        for col, width in enumerate((42, 80, 96)):
             self.fired.setColumnWidth(col, width)
         self.fired.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.fired.setWordWrap(True)

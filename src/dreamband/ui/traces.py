@@ -145,6 +145,8 @@ class TraceBuffer:
 class TracePanel(pg.PlotWidget):
     """Stacked scrolling traces with a scale bar and per-channel quality colour.
 
+    Emits :attr:`viewChanged` when the window or the gain changes.
+
     Parameters
     ----------
     channel_names, channel_types : sequence of str
@@ -156,6 +158,8 @@ class TracePanel(pg.PlotWidget):
     gain_uv : float
         Microvolts between two neighbouring channel baselines (the scale bar's length).
     """
+
+    viewChanged = QtCore.Signal()
 
     def __init__(self, channel_names: Sequence[str], channel_types: Sequence[str], sfreq: float,
                  window_s: float = 10.0, gain_uv: float = 100.0, parent=None):
@@ -264,6 +268,7 @@ class TracePanel(pg.PlotWidget):
         self.scale_label.setText(f"{self.gain_uv:g} µV")
         self.scale_label.setPos(x_bar + 0.004 * self.window_s, y0 + 0.5)
         self._dirty = True
+        self.viewChanged.emit()
 
     # -- data ---------------------------------------------------------------------------------
     def push(self, data_uv: np.ndarray) -> None:
