@@ -253,3 +253,42 @@ def test_synthetic_board_threaded(tmp_path):
     assert times == sorted(times) and times[-1] == pytest.approx(n / 250.0)
     folder = eng.recorder.folder
     assert (folder / "raw.csv").stat().st_size > 0 and (folder / "events.jsonl").exists()
+
+
+def test_live_board_path_and_replay_give_the_same_epochs(tmp_path):
+    """A generated night played by BrainFlow's playback board (threaded, the live path, 40x faster
+    timestamps) and the same night replayed in manual mode: the same epochs and stages."""
+    import time as _t
+
+    from brainflow.board_shim import BoardIds, BoardShim
+    from brainflow.data_filter import DataFilter
+
+    from dreamband.firmware_bridge.config import BoardConfig
+    from dreamband.firmware_bridge.stream import BoardStream
+    from dreamband.session.sleeper import PLAYBACK_MASTER_BOARD, brainflow_rows
+
+    night = simulate_night(hypnogram=np.array([W, W, N2, N2, N2], dtype=np.int8), sfreq=256.0, seed=5,
+                           artefacts="none")
+    rows = brainflow_rows(night, _t.time())
+    ts = BoardShim.get_timestamp_channel(BoardIds.MUSE_2_BOARD.value)
+    rows[ts] = rows[ts, 0] + (rows[ts] - rows[ts, 0]) / 40.0  # BrainFlow paces playback by these
+    path = tmp_path / "night.csv"
+    DataFilter.write_file(rows, str(path), "w")
+    cfg = BoardConfig(board="playback", playback_file=str(path), master_board=PLAYBACK_MASTER_BOARD, accel=False,
+                      dropout_timeout_s=1.0, max_reconnect_attempts=0)
+    from dreamband.firmware_bridge.boards import board_info
+    from dreamband.firmware_bridge.montage import Montage
+
+    info = board_info(PLAYBACK_MASTER_BOARD)
+    montage = Montage(rows=tuple(info.eeg_rows[:4]), names=tuple(night.channel_names),
+                      types=tuple(night.channel_types), frontal=(0, 1), staging_channels=(0,))
+    live = SessionEngine(BoardStream(cfg, montage))
+    live.start()
+    assert live.wait(60), "the playback board did not end"
+    assert live.end_reason == "the source finished" and live.error is None
+    replay = SessionEngine(RecordingSource(night_to_recording(night, START), speed="max", chunk_s=3.3))
+    replay.run_to_end()
+    assert len(live.epochs) == len(replay.epochs) == 5
+    for a, b in zip(live.epochs, replay.epochs, strict=True):
+        assert (a.epoch_index, a.onset, a.time, a.stage) == (b.epoch_index, b.onset, b.time, b.stage)
+        np.testing.assert_allclose(a.probabilities, b.probabilities, atol=1e-6)  # the CSV keeps 6 decimals
