@@ -443,11 +443,14 @@ class SessionEngine:
             try:
                 chunk = self.source.read()
                 events += self._process_chunk(chunk)
-                for se in self.source.poll_events():
+                stream_events = self.source.poll_events()
+                for se in stream_events:
                     if se.kind == "dropout":
                         self._dropouts += 1
                     self.night.update_stream(se.kind, self.time)
                     events.append(Dropout(self.time, se.kind, se.message, dict(se.details)))
+                if stream_events:
+                    events.append(StateChanged(self.time, self.night.plain, self.night.snapshot()))
                 events += self._tick(self.time)
                 duration = self.settings.duration_s
                 if duration is not None and self.time >= duration - 0.5 / self.sfreq:
