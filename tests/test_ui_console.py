@@ -64,7 +64,7 @@ def test_console_applies_real_events_without_an_engine(qtbot):
     console.refresh()
     assert console.stage_panel.stage_label.text() == "N2"
     assert console.stage_panel.plain_label.text() == "light sleep"
-    assert console.controls.fired_rows()[0][:2] == ["23:02", "smart_alarm"]
+    assert console.controls.fired_rows()[0][:2] == ["23:02", "smart alarm"]
     assert console.hypnogram.onsets.tolist() == [0.0, 30.0, 60.0, 90.0]
     assert console.traces.status["Fp2"] == "off-head"
     assert console.dropouts == 1 and not console.stage_panel.banner.isHidden()
@@ -111,9 +111,10 @@ def test_replay_window_stages_epochs_and_lists_a_fired_trigger(qtbot):
     assert console.stage_panel.stage_label.text() == (STAGE_NAMES[last.stage] if last.stage >= 0 else "?")
     assert console.stage_panel.plain_label.text() == engine.state["plain"]
     rows = console.controls.fired_rows()
-    assert any(r[1] == "safety_max_length" for r in rows), rows
+    assert any(r[1] == "safety max length" for r in rows), rows
     assert console.hypnogram.triggers and console.hypnogram.triggers[0][0] == pytest.approx(360.0)
     assert console.stage_panel.facts["clock"].text().startswith("23:12")  # the recording's own clock
+    assert console.hypnogram.reference[0][0] == 0.0  # the generated night's true stages, dashed
 
 
 def test_replay_controls_pause_speed_and_seek_restart_the_engine(qtbot):

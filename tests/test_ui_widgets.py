@@ -238,3 +238,22 @@ def test_replay_controls_emit_pause_speed_and_seek(qtbot):
     assert got == [("pause", True), ("speed", "2"), ("speed", "max"), ("seek", 900.0)]
     assert controls.play_button.text() == "Play"
     assert controls.position_label.text() == "0:30 / 1:00"
+
+
+def test_hypnogram_draws_the_scored_reference_up_to_now(qtbot):
+    panel = HypnogramPanel()
+    qtbot.addWidget(panel)
+    panel.set_reference([(0.0, 600.0, 0), (600.0, 1200.0, 2), (1500.0, 1800.0, 4)])
+    for i in range(30):  # 15 min played
+        panel.add_epoch(i * 30.0, 2)
+    panel.refresh()
+    x, y = panel.reference_curve.getData()
+    # scored W until 10 min, then N2; only up to 'now' (15 min) is drawn
+    assert x.tolist() == pytest.approx([0.0, 600 / 3600, 900 / 3600])
+    assert y.tolist() == [theme.STAGE_ROWS[0], theme.STAGE_ROWS[2]]
+    for i in range(30, 60):
+        panel.add_epoch(i * 30.0, 4)
+    panel.refresh()
+    x, y = panel.reference_curve.getData()
+    assert y.tolist() == [theme.STAGE_ROWS[s] for s in (0, 2, -1, 4)]
+    assert x[-1] == pytest.approx(1800 / 3600)

@@ -21,6 +21,7 @@ import numpy as np
 from pyqtgraph.Qt import QtCore, QtGui, QtWidgets
 
 from dreamband.session import events as ev
+from dreamband.signal.stages import stage_code
 from dreamband.ui.controls import ReplayControls, TriggerControls
 from dreamband.ui.hypnogram import HypnogramPanel
 from dreamband.ui.spectrogram import SpectrogramPanel, pick_frontal
@@ -70,6 +71,21 @@ def _parse_window(text: str | None) -> tuple[dt.time, dt.time] | None:
         return dt.time(ha, ma), dt.time(hb, mb)
     except ValueError:
         return None
+
+
+def scored_segments(source: Any) -> list[tuple[float, float, int]]:
+    """``(start_s, end_s, stage)`` of the ``"Sleep stage X"`` annotations of a replayed recording."""
+    recording = getattr(source, "recording", None)
+    out = []
+    for onset, duration, text in getattr(recording, "annotations", None) or []:
+        if not str(text).lower().startswith("sleep stage") or not duration:
+            continue
+        try:
+            stage = stage_code(str(text))
+        except ValueError:
+            continue
+        out.append((float(onset), float(onset) + float(duration), stage))
+    return out
 
 
 def _folder_size(path: Path) -> int:
@@ -215,6 +231,7 @@ class NightConsole(QtWidgets.QMainWindow):
             self.hypnogram.seek_enabled = True
             self.hypnogram.seekRequested.connect(self.seek)
             hyp_layout.addWidget(self.replay_controls)
+            self.hypnogram.set_reference(scored_segments(self.replay))
         left.addWidget(hyp_box)
         left.setSizes([470, 150, 200])
         outer.addWidget(left, 1)

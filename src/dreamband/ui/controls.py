@@ -108,7 +108,7 @@ class TriggerControls(QtWidgets.QGroupBox):
         self.fired.setRootIsDecorated(False)
         self.fired.setAlternatingRowColors(False)
         self.fired.setMinimumHeight(110)
-        for col, width in enumerate((42, 80, 96)):
+        for col, width in enumerate((42, 96, 90)):
             self.fired.setColumnWidth(col, width)
         self.fired.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.fired.setWordWrap(True)
@@ -149,7 +149,7 @@ class TriggerControls(QtWidgets.QGroupBox):
 
     def add_fired(self, clock: str, policy: str, action: str, intensity: float, reason: str) -> None:
         """Add a row to the list of what fired (newest on top)."""
-        item = QtWidgets.QTreeWidgetItem([clock, policy, f"{action} {intensity:.0%}", reason])
+        item = QtWidgets.QTreeWidgetItem([clock, policy.replace("_", " "), f"{action} {intensity:.0%}", reason])
         for col in range(4):
             item.setToolTip(col, f"{clock} {policy}: {action} at {intensity:.0%}. {reason}")
         self.fired.insertTopLevelItem(0, item)

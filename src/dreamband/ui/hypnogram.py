@@ -71,6 +71,8 @@ class HypnogramPanel(pg.PlotWidget):
         self.seek_enabled = False
         self._rem_from_state: list[tuple[float, float]] | None = None
         self._alarm_end_h: float | None = None
+        self.reference: list[tuple[float, float, int]] = []
+        self._reference_xy: tuple[np.ndarray, np.ndarray] | None = None
         self._dirty = False
 
         plot = self.getPlotItem()
@@ -88,6 +90,13 @@ class HypnogramPanel(pg.PlotWidget):
         self.alarm_region.hide()
         plot.addItem(self.alarm_region)
         self._rem_regions: list[pg.LinearRegionItem] = []
+        self.reference_curve = pg.PlotDataItem(
+            pen=pg.mkPen("#8a93a6", width=1, style=QtCore.Qt.PenStyle.DashLine), stepMode="center")
+        self.reference_curve.setZValue(5)
+        plot.addItem(self.reference_curve)
+        self.reference_label = pg.TextItem("- - - scored in the file", color=theme.TEXT_DIM, anchor=(1, 0.5))
+        self.reference_label.hide()
+        plot.addItem(self.reference_label)
         self.step_curve = pg.PlotDataItem(pen=pg.mkPen(theme.TEXT_DIM, width=1), stepMode="center")
         plot.addItem(self.step_curve)
         self.stage_curves: dict[int, pg.PlotDataItem] = {}
@@ -157,6 +166,45 @@ class HypnogramPanel(pg.PlotWidget):
         self._alarm_end_h = end_s / 3600.0 if end_s <= 14 * 3600.0 else None
         self._dirty = True
 
+    def set_reference(self, segments: list[tuple[float, float, int]]) -> None:
+        """Draw the recording's own scored hypnogram as a dashed line.
+
+        Parameters
+        ----------
+        segments : list of (start_s, end_s, stage)
+            Scored stretches in session seconds, in time order.
+        """
+        self.reference = sorted(segments)
+        if not self.reference:
+            self._reference_xy = None
+            self.reference_curve.setData([], [])
+            self.reference_label.hide()
+            return
+        edges = [self.reference[0][0] / 3600.0]
+        rows = []
+        for start, end, stage in self.reference:
+            if abs(start / 3600.0 - edges[-1]) > 1e-9:  # a hole: draw it as unstaged
+                rows.append(theme.STAGE_ROWS[-1])
+                edges.append(start / 3600.0)
+            rows.append(theme.STAGE_ROWS.get(int(stage), -1.0))
+            edges.append(end / 3600.0)
+        self._reference_xy = (np.asarray(edges), np.asarray(rows))
+        self.reference_label.show()
+        self._dirty = True
+
+    def _draw_reference(self) -> None:
+        """The scored line up to 'now' only: the replay is compared as it goes."""
+        if self._reference_xy is None:
+            return
+        edges, rows = self._reference_xy
+        now_h = self.now_s / 3600.0
+        n = int(np.searchsorted(edges, now_h, side="left"))
+        if n < 1:
+            self.reference_curve.setData([], [])
+            return
+        x = np.append(edges[:n], now_h)
+        self.reference_curve.setData(x, rows[:n])
+
     def set_rem_periods(self, periods: list[tuple[float, float]] | None) -> None:
         """Use the engine's REM periods ``[(start_s, end_s), ...]`` instead of raw REM runs."""
         self._rem_from_state = periods
@@ -195,6 +243,9 @@ class HypnogramPanel(pg.PlotWidget):
             self.marker_scatter.setData([], [])
         self.now_line.setPos(self.now_s / 3600.0)
         self._set_x_range()
+        self._draw_reference()
+        x_max = self.getPlotItem().getViewBox().viewRange()[0][1]
+        self.reference_label.setPos(x_max, -1.0)
         return True
 
     def _draw_rem(self, periods) -> None:
