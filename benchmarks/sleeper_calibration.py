@@ -95,15 +95,30 @@ def compute_stats(folder: Path) -> dict:
         Lz = L[m]
         mu = Lz.mean(0)
         cov = np.cov(Lz, rowvar=False)
-        # lag-1 autocorrelation of standardised deviations over consecutive same-stage epochs
-        sd = np.sqrt(np.diag(cov))
-        zs = (L - mu) / sd
-        pair = m[:-1] & m[1:] & (ep[1:] == ep[:-1] + 1) & (night[1:] == night[:-1])
+        # between nights: covariance of the per-night stage means (nights with >= 10 such epochs);
+        # within nights: covariance of the deviations from the night's stage mean
+        night_mean = np.full_like(L, np.nan)
+        means = []
+        for k in np.unique(night):
+            mk = m & (night == k)
+            if mk.sum() >= 10:
+                night_mean[mk] = L[mk].mean(0)
+                means.append(L[mk].mean(0))
+        between = np.cov(np.array(means), rowvar=False)
+        resid = L - night_mean
+        keep = m & np.isfinite(resid[:, 0])
+        within = np.cov(resid[keep], rowvar=False)
+        # lag-1 autocorrelation of the within-night deviations over consecutive same-stage epochs
+        zs = resid / np.sqrt(np.diag(within))
+        pair = keep[:-1] & keep[1:] & (ep[1:] == ep[:-1] + 1) & (night[1:] == night[:-1])
         a, b = zs[:-1][pair], zs[1:][pair]
         rho = float(np.mean([np.corrcoef(a[:, j], b[:, j])[0, 1] for j in range(L.shape[1])]))
         gen[name] = {
             "mean": mu.tolist(),
             "cov": cov.tolist(),
+            "between_night_cov": between.tolist(),
+            "within_night_cov": within.tolist(),
+            "n_nights": len(means),
             "mobility_mean": float(Z[:, 8].mean()),
             "lag1_autocorr": rho,
         }
@@ -125,8 +140,9 @@ def compute_stats(folder: Path) -> dict:
         "generator": {
             "description": (
                 "ln band power in uV^2/Hz (delta, theta, alpha, beta, gamma) and ln variance in uV^2 "
-                "per epoch, recovered as exp(feature) - 1e-10: mean, covariance and the lag-1 "
-                "autocorrelation of consecutive same-stage epochs."
+                "per epoch, recovered as exp(feature) - 1e-10: mean, covariance (total, between nights "
+                "= of the per-night stage means, within nights = around them) and the lag-1 "
+                "autocorrelation of the within-night deviations of consecutive same-stage epochs."
             ),
             "names": ["delta", "theta", "alpha", "beta", "gamma", "variance"],
             "stages": gen,
@@ -235,6 +251,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--hours", type=float, default=8.0)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--sfreq", type=float, default=250.0)
+    p.add_argument("--nights", type=int, default=4, help="generated nights pooled in the comparison")
     p.add_argument("--stager", type=int, default=0, metavar="N",
                    help="also stage N generated nights (seeds 1..N) with the shipped stager and print agreement")
     args = p.parse_args(argv)
@@ -257,8 +274,14 @@ def main(argv: list[str] | None = None) -> int:
           f"median {np.median(times):.2f} s over {len(times)} runs")
     counts = {STAGES[c]: int((night.hypnogram == c).sum()) for c in range(5)}
     print(f"hypnogram (epochs): {counts}; events: {len(night.events)}")
-    feats = generated_features(night, 0)
-    compare(stats, feats, night.hypnogram)
+    feats, hyps = [], []
+    for seed in range(args.seed, args.seed + args.nights):
+        night = simulate_night(args.hours, args.sfreq, seed=seed)
+        feats.append(generated_features(night, 0))
+        hyps.append(night.hypnogram)
+    print(f"\nfeatures of {args.nights} generated nights (seeds {args.seed}..{args.seed + args.nights - 1}) "
+          "vs the real Sleep-EDF Fpz-Cz epochs:")
+    compare(stats, np.concatenate(feats), np.concatenate(hyps))
     if args.stager:
         print()
         stager_agreement(list(range(1, args.stager + 1)), args.hours, args.sfreq)

@@ -37,9 +37,16 @@ def _features(night) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def calib_night():
-    # 2 h, every stage 24 min in runs of 6 epochs, no artefacts
-    return simulate_night(None, SFREQ, seed=11, hypnogram=_blocks(6, 8), artefacts="none")
+def calib_nights():
+    # 4 nights of 1 h, every stage 12 min in runs of 6 epochs, no artefacts. Several nights
+    # because each night has its own offset (as real sleepers do): the real spread is between
+    # nights as much as within them.
+    return [simulate_night(None, SFREQ, seed=s, hypnogram=_blocks(6, 4), artefacts="none") for s in (1, 2, 3, 4)]
+
+
+@pytest.fixture(scope="module")
+def calib_night(calib_nights):
+    return calib_nights[0]
 
 
 def test_shapes_units_and_determinism():
@@ -110,22 +117,22 @@ def test_given_hypnogram_is_the_truth_and_validated():
         simulate_night(0.1, SFREQ, artefacts=[("movement", 9999, 5)])
 
 
-def test_calibration_matches_real_sleep_edf_spread(calib_night):
+def test_calibration_matches_real_sleep_edf_spread(calib_nights):
     """Per stage, the generated frontal features fall inside the spread of real Sleep-EDF Fpz-Cz."""
     stats = load_calibration()
-    feats = _features(calib_night)
-    hyp = calib_night.hypnogram
+    feats = np.concatenate([_features(n) for n in calib_nights])
+    hyp = np.concatenate([n.hypnogram for n in calib_nights])
     names = stats["feature_names"]
     for code, stage in enumerate(STAGE_NAMES):
         real = stats["stages"][stage]
         g = feats[hyp == code]
-        assert len(g) == 48
+        assert len(g) == 96
         p5, p95, mean, std = (np.array(real[k]) for k in ("p5", "p95", "mean", "std"))
         inside = ((g >= p5) & (g <= p95)).mean(0)
         z = (g.mean(0) - mean) / std
         for j, name in enumerate(names):
             assert p5[j] <= np.median(g[:, j]) <= p95[j], f"{stage} {name}: median outside real p5-p95"
-            assert inside[j] >= 0.6, f"{stage} {name}: only {inside[j]:.0%} inside real p5-p95"
+            assert inside[j] >= 0.65, f"{stage} {name}: only {inside[j]:.0%} inside real p5-p95"
             assert abs(z[j]) < 1.0, f"{stage} {name}: mean {z[j]:+.2f} real sd from the real mean"
     # stages are told apart the way a scorer/stager would: delta N3 > N2 > REM, activity W/N3 high
     med = {s: np.median(feats[hyp == c], axis=0) for c, s in enumerate(STAGE_NAMES)}

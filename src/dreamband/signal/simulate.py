@@ -44,6 +44,7 @@ DEFAULT_CHANNELS: tuple[str, ...] = ("Fp1", "Fp2", "EOG", "EMG")
 DEFAULT_TYPES: tuple[str, ...] = ("eeg", "eog", "emg")
 ACCEL_CHANNELS: tuple[str, ...] = ("accel_x", "accel_y", "accel_z")
 _FADE_S = 1.0
+_MAX_NIGHT_OFFSET = 2.0  # Mahalanobis norm cap of the per-night offset
 _FP_CORRELATION = 0.85  # background correlation between the two frontal channels
 _EMG_RMS_UV = {W: 14.0, N1: 7.0, N2: 4.5, N3: 4.0, REM: 1.8}
 
@@ -140,12 +141,13 @@ def load_calibration() -> dict:
 
 
 @lru_cache(maxsize=1)
-def _generator_params() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _generator_params() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     gen = load_calibration()["generator"]["stages"]
     mu = np.array([gen[s]["mean"] for s in STAGE_NAMES])
-    chol = np.array([np.linalg.cholesky(np.asarray(gen[s]["cov"])) for s in STAGE_NAMES])
+    between = np.array([np.linalg.cholesky(np.asarray(gen[s]["between_night_cov"])) for s in STAGE_NAMES])
+    within = np.array([np.linalg.cholesky(np.asarray(gen[s]["within_night_cov"])) for s in STAGE_NAMES])
     rho = np.array([gen[s]["lag1_autocorr"] for s in STAGE_NAMES])
-    return mu, chol, rho
+    return mu, between, within, rho
 
 
 # --------------------------------------------------------------------------- hypnogram model
@@ -329,9 +331,17 @@ def simulate_night(
 
 
 def _draw_targets(stage: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Per-epoch ln band powers (µV²/Hz) and ln variance (µV²), AR(1) across epochs."""
-    mu, chol, rho = _generator_params()
+    """Per-epoch ln band powers (µV²/Hz) and ln variance (µV²).
+
+    Like the real nights: a per-night offset (one draw for the whole night, scaled by each
+    stage's between-night covariance: a sleeper with a strong EEG is strong in every stage;
+    its Mahalanobis norm is capped at 2 so that a night is typical rather than an outlier),
+    plus within-night deviations that follow an AR(1) process across epochs.
+    """
+    mu, between, within, rho = _generator_params()
     n_ep, dim = len(stage), mu.shape[1]
+    offset = rng.standard_normal(dim)
+    offset *= min(1.0, _MAX_NIGHT_OFFSET / float(np.linalg.norm(offset)))  # typical nights, no outliers
     z = np.empty((n_ep, dim))
     state = rng.standard_normal(dim)
     for k in range(n_ep):
@@ -339,7 +349,7 @@ def _draw_targets(stage: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         state = r * state + np.sqrt(1.0 - r * r) * rng.standard_normal(dim)
         z[k] = state
     z = np.clip(z, -2.5, 2.5)
-    return mu[stage] + np.einsum("kij,kj->ki", chol[stage], z)
+    return mu[stage] + between[stage] @ offset + np.einsum("kij,kj->ki", within[stage], z)
 
 
 def _place_graphoelements(
@@ -595,7 +605,7 @@ def _artefact_plan(
         onset = np.flatnonzero(hyp > W)
         first = int(onset[0]) if onset.size else n_ep
         for k in range(first + 1, n_ep):
-            if hyp[k] == W and hyp[k - 1] != W and rng.random() < 0.5:
+            if hyp[k] == W and hyp[k - 1] != W and rng.random() < 0.35:
                 plan.append(("movement", k * EPOCH_S + rng.uniform(0, 20), rng.uniform(3, 10)))
         for k in np.flatnonzero(hyp == UNSTAGED):
             plan.append(("movement", k * EPOCH_S, EPOCH_S))
@@ -633,7 +643,7 @@ def _apply_artefact(
         sos = sps.butter(2, 3.0, fs=sfreq, output="sos")
         for ch in range(3):
             swing = sps.sosfilt(sos, rng.standard_normal(m))
-            data[ch, i0:i1] += env * swing / (swing.std() + 1e-12) * rng.uniform(80, 250)
+            data[ch, i0:i1] += env * swing / (swing.std() + 1e-12) * rng.uniform(50, 150)
         data[3, i0:i1] += env * rng.standard_normal(m) * rng.uniform(40, 120)
         if accel:
             data[4:7, i0:i1] += env * rng.normal(0, 0.15, (3, m))
