@@ -91,7 +91,7 @@ class HypnogramPanel(pg.PlotWidget):
         plot.addItem(self.alarm_region)
         self._rem_regions: list[pg.LinearRegionItem] = []
         self.reference_curve = pg.PlotDataItem(
-            pen=pg.mkPen("#8a93a6", width=1, style=QtCore.Qt.PenStyle.DashLine), stepMode="center")
+            pen=pg.mkPen("#6f7787", width=1, style=QtCore.Qt.PenStyle.DashLine), stepMode="center")
         self.reference_curve.setZValue(5)
         plot.addItem(self.reference_curve)
         self.reference_label = pg.TextItem("- - - scored in the file", color=theme.TEXT_DIM, anchor=(1, 0.5))
