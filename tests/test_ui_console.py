@@ -232,3 +232,15 @@ def test_screenshot_of_a_real_dreams_replay(shared_datasets, tmp_path):
     assert main(["screenshot", str(out), "--replay", str(edf), "--after", "600", "--size", "1100x800"]) == 0
     image = QtGui.QImage(str(out))
     assert (image.width(), image.height()) == (1100, 800)
+
+
+def test_live_window_on_a_missing_board_fails_clearly(qtbot, capsys):
+    from pyqtgraph.Qt import QtWidgets
+
+    from dreamband.cli import main
+
+    rc = main(["live", "--board", "cyton", "--serial-port", "/dev/ttyDREAMBAND-NONE", "--no-record"])
+    assert rc == 2
+    assert "serial port" in capsys.readouterr().err
+    assert not [w for w in QtWidgets.QApplication.topLevelWidgets()
+                if isinstance(w, NightConsole) and w.isVisible()]

@@ -79,7 +79,12 @@ def _make_console(args: argparse.Namespace, engine: Any, start_engine: bool = Tr
 def _run_window(args: argparse.Namespace, replay: bool) -> int:
     app = make_app()
     engine = open_engine(args, replay=replay)
-    console = _make_console(args, engine)
+    console = _make_console(args, engine, start_engine=False)
+    try:
+        engine.start()  # a board that cannot be opened fails here, with a clear message
+    except BaseException:
+        console.shutdown()
+        raise
     console.show()
     try:
         app.exec()

@@ -694,6 +694,7 @@ class NightConsole(QtWidgets.QMainWindow):
         old_sub = self._subscription
         if old_sub is not None and hasattr(old_sub, "close"):
             old_sub.close()
+        was_threaded = bool(getattr(self.engine, "running", False)) or self.start_engine
         self.engine.stop()
         self.replay.seek(seconds)
         engine = self.engine_factory(self.replay)
@@ -713,7 +714,7 @@ class NightConsole(QtWidgets.QMainWindow):
         self.hypnogram.truncate(self.time_offset)
         self.ended = False
         self.stage_panel.hide_banner()
-        if self.start_engine and self.timer.isActive():
+        if was_threaded and self.timer.isActive():
             engine.start()
 
     def toggle_full_screen(self) -> None:
