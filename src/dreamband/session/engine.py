@@ -360,11 +360,19 @@ class SessionEngine:
 
         from dreamband import __version__
 
-        board = getattr(getattr(self.source, "info", None), "name", None) or type(self.source).__name__
+        board = getattr(getattr(self.source, "info", None), "name", None)
+        rec = getattr(self.source, "recording", None)
+        if board is None and rec is not None:
+            path = getattr(rec, "source_path", None)
+            board = f"replay of {path.name}" if path is not None else "replay"
+            board_id = getattr(rec, "board_id", None)
+        else:
+            board_id = getattr(getattr(self.source, "config", None), "board_id", None)
+        board = board or type(self.source).__name__
         units = ["g" if t == "accel" else "uV" for t in self.channel_types]
         return {
             "board": board,
-            "board_id": getattr(getattr(self.source, "config", None), "board_id", None),
+            "board_id": board_id,
             "sfreq": self.sfreq,
             "channel_names": self.channel_names,
             "channel_types": self.channel_types,
