@@ -188,7 +188,7 @@ def test_window_stays_responsive_when_the_board_drops_out(qtbot):
     seen = console.samples_seen
     qtbot.waitUntil(lambda: console.samples_seen > seen + 100, timeout=5000)  # data flows again
     gaps = np.diff(ticks)
-    assert gaps.max() < 0.25, f"the window froze for {gaps.max():.2f} s during the dropout"
+    assert gaps.max() < 0.5, f"the window froze for {gaps.max():.2f} s during the dropout"
     console.update_status()
     assert console.status_labels["dropouts"].text() == "dropouts: 1"
     console.close()
