@@ -64,10 +64,13 @@ def night_for_args(args: argparse.Namespace) -> SimulatedNight:
 
 
 def night_start_time(now: dt.datetime | None = None) -> dt.datetime:
-    """23:00 local time on the current evening: the wall-clock start of a fast-replayed night."""
+    """The latest 23:00 local time (not in the future): the wall-clock start of a fast-replayed night.
+
+    So that smart-alarm windows such as ``06:30-07:00`` fall inside an 8-hour replayed night.
+    """
     now = (now or dt.datetime.now()).astimezone()
     start = now.replace(hour=23, minute=0, second=0, microsecond=0)
-    return start if now.hour >= 12 else start - dt.timedelta(days=1)
+    return start if start <= now else start - dt.timedelta(days=1)
 
 
 def night_to_recording(night: SimulatedNight, start_time: dt.datetime | None = None):

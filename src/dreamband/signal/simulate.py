@@ -301,20 +301,15 @@ def simulate_night(
 
     targets = _draw_targets(gen_stage, rngs[1])  # ln µV²/Hz x5, ln µV²
     events: list[SimEvent] = []
-    eeg_elems = np.zeros((2, n))  # graphoelements on Fp1, Fp2
-    eog = np.zeros(n)
-    emg_twitch = np.zeros(n)
-    _place_graphoelements(gen_stage, targets, sfreq, epoch_n, rngs[2], eeg_elems, eog, emg_twitch, events)
+    # rows 0-1 frontal EEG, 2 EOG, 3 EMG (then accelerometer): filled in place to spare memory
+    data = np.zeros((4 + (3 if accelerometer else 0), n))
+    _place_graphoelements(gen_stage, targets, sfreq, epoch_n, rngs[2], data[0:2], data[2], data[3], events)
 
     # shape the background so that background + graphoelements hit the targets
-    g_band, g_var = _element_powers(eeg_elems[0], sfreq, epoch_n, n_ep)
-    bg = _background(targets, g_band, g_var, gen_stage, sfreq, epoch_n, rngs[3])
-    data = np.empty((4 + (3 if accelerometer else 0), n))
-    data[0] = bg[0] + eeg_elems[0]
-    data[1] = bg[1] + eeg_elems[1]
-    eog_noise = _pink_noise(n, sfreq, rngs[4]) * 3.0
-    data[2] = eog + 0.45 * bg[0] + eog_noise
-    data[3] = _emg(gen_stage, sfreq, epoch_n, rngs[5]) + emg_twitch
+    g_band, g_var = _element_powers(data[0], sfreq, epoch_n, n_ep)
+    _add_background(data, targets, g_band, g_var, gen_stage, sfreq, epoch_n, rngs[3], eog_leak=0.45)
+    data[2] += 3.0 * _pink_noise(n, sfreq, rngs[4])
+    data[3] += _emg(gen_stage, sfreq, epoch_n, rngs[5])
     names = list(channel_names)
     types = ["eeg", "eeg", "eog", "emg"]
     if accelerometer:
@@ -483,16 +478,17 @@ def _element_powers(x: np.ndarray, sfreq: float, epoch_n: int, n_ep: int) -> tup
     return band, seg.var(axis=1)
 
 
-def _background(
-    targets: np.ndarray, g_band: np.ndarray, g_var: np.ndarray, stage: np.ndarray,
-    sfreq: float, epoch_n: int, rng: np.random.Generator,
-) -> np.ndarray:
-    """Two correlated frontal background channels (µV), spectrally shaped epoch by epoch."""
+def _add_background(
+    data: np.ndarray, targets: np.ndarray, g_band: np.ndarray, g_var: np.ndarray, stage: np.ndarray,
+    sfreq: float, epoch_n: int, rng: np.random.Generator, eog_leak: float,
+) -> None:
+    """Add two correlated frontal background channels (µV) to rows 0-1 of ``data`` (and a share of
+    the first to the EOG row 2), spectrally shaped epoch by epoch and cross-faded at the edges."""
     n_ep = len(targets)
+    n = data.shape[1]
     fade = int(round(_FADE_S * sfreq))
     seg_n = epoch_n + 2 * fade
     freqs = np.fft.rfftfreq(seg_n, 1.0 / sfreq)
-    out = np.zeros((2, n_ep * epoch_n + 2 * fade))
     ramp = np.sin(0.5 * np.pi * (np.arange(2 * fade) + 0.5) / (2 * fade))
     win = np.ones(seg_n)
     win[: 2 * fade] = ramp
@@ -528,9 +524,10 @@ def _background(
         gain = np.sqrt(psd * sfreq / 2.0)
         seg = np.fft.irfft(spec * gain[None], n=seg_n, axis=2) * win
         for j, k in enumerate(ks):
-            i0 = k * epoch_n
-            out[:, i0 : i0 + seg_n] += seg[:, j]
-    return out[:, fade : fade + n_ep * epoch_n]
+            a = k * epoch_n - fade  # segment start in night samples (the fades overhang the ends)
+            lo, hi = max(0, -a), seg_n - max(0, a + seg_n - n)
+            data[0:2, a + lo : a + hi] += seg[:, j, lo:hi]
+            data[2, a + lo : a + hi] += eog_leak * seg[0, j, lo:hi]
 
 
 def _peaks(stage: int, freqs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -571,7 +568,8 @@ def _emg(stage: np.ndarray, sfreq: float, epoch_n: int, rng: np.random.Generator
     x = sps.sosfilt(sos, rng.standard_normal(n))
     x /= x.std() + 1e-12
     rms = np.array([_EMG_RMS_UV[int(s)] for s in stage]) * np.exp(0.3 * rng.standard_normal(len(stage)))
-    return x * _epoch_envelope(rms, epoch_n, n)
+    x *= _epoch_envelope(rms, epoch_n, n)
+    return x
 
 
 def _accelerometer(stage: np.ndarray, sfreq: float, epoch_n: int, rng: np.random.Generator) -> np.ndarray:
