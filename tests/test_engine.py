@@ -292,3 +292,22 @@ def test_live_board_path_and_replay_give_the_same_epochs(tmp_path):
     for a, b in zip(live.epochs, replay.epochs, strict=True):
         assert (a.epoch_index, a.onset, a.time, a.stage) == (b.epoch_index, b.onset, b.time, b.stage)
         np.testing.assert_allclose(a.probabilities, b.probabilities, atol=1e-6)  # the CSV keeps 6 decimals
+
+
+@pytest.mark.shared_data
+def test_real_openbci_night_excerpt_with_railed_channels(shared_datasets):
+    """A real Cyton+Daisy BrainFlow CSV (an overnight recording's excerpt, several channels railed):
+    the railed channels are reported, the frontal channel is staged, nothing fires."""
+    from dreamband.recordings.recording import load_recording
+    from dreamband.session.events import QualityChanged
+
+    path = shared_datasets / "openbci-brainflow-kd-lucid" / "small_test_8_16_data.csv"
+    if not path.exists():
+        pytest.skip("openbci-brainflow-kd-lucid/small_test_8_16_data.csv is absent")
+    eng = SessionEngine(RecordingSource(load_recording(path), speed="max"))
+    events = eng.run_to_end()
+    status = {e.channel: e.status for e in events if isinstance(e, QualityChanged)}
+    assert {"O1", "O2", "P3", "P4"} <= {c for c, s in status.items() if s == "railed"}
+    assert eng.channel_names[eng.staging_rows[0]] == "Fp1"
+    assert len(eng.epochs) == 2 and all(e.quality_ok and e.stage >= 0 for e in eng.epochs)
+    assert not eng.state["signal_lost"] and eng.triggers == []
