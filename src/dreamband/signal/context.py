@@ -20,7 +20,8 @@ Per channel, from the 9 base features ``b`` (see :mod:`~dreamband.signal.feature
   per-night z-scores (expanding mean/variance from session start, shrunk towards the training
   population with a pseudo-count, so the first epochs are not wild);
 
-plus the hours elapsed since session start.
+No clock feature: the training crops all start with 30 min of wake (sleep period ±30 min), so
+"time since start" would teach the model that the first half hour is wake by construction.
 """
 
 from __future__ import annotations
@@ -38,9 +39,12 @@ CONTEXT_VAR_NAMES: tuple[str, ...] = (
     "mobility", "r_delta_beta", "r_theta_alpha", "r_gamma_delta",
 )
 N_VARS: int = len(CONTEXT_VAR_NAMES)
-CONTEXT_KINDS: tuple[str, ...] = ("ema_short", "ema_long", "ewsd_long", "diff1", "z_night", "z_night_ema_short")
+CONTEXT_KINDS: tuple[str, ...] = ("ema_short", "ema_long", "ewsd_long", "diff1", "z_night", "z_night_ema_short",
+                                  "ema_vlong", "z_night_ema_long", "diff2", "night_range_pos",
+                                  "dev_long", "z_night_ema_vlong")
 ALPHA_SHORT: float = 0.5
 ALPHA_LONG: float = 0.1
+ALPHA_VLONG: float = 0.03
 PRIOR_COUNT: float = 20.0
 _LOG_FLOOR: float = 1e-30
 
@@ -53,13 +57,12 @@ def feature_names(channels: Sequence[str]) -> list[str]:
         names += [f"{ch}_{n}" for n in CONTEXT_VAR_NAMES]
         for kind in CONTEXT_KINDS:
             names += [f"{ch}_{n}_{kind}" for n in CONTEXT_VAR_NAMES]
-    names.append("hours_since_start")
     return names
 
 
 def n_features(n_channels: int) -> int:
     """Number of model features for ``n_channels`` channels."""
-    return n_channels * (N_BASE + N_VARS * (1 + len(CONTEXT_KINDS))) + 1
+    return n_channels * (N_BASE + N_VARS * (1 + len(CONTEXT_KINDS)))
 
 
 @njit(cache=True)
@@ -89,24 +92,32 @@ def _context_vars(base: np.ndarray, n_ch: int, out: np.ndarray) -> None:
 
 
 @njit(cache=True)
-def _context_step(base: np.ndarray, n_ch: int, gap: int, hours: float, state: np.ndarray,
+def _context_step(base: np.ndarray, n_ch: int, gap: int, state: np.ndarray,
                   prior_mean: np.ndarray, prior_var: np.ndarray, out: np.ndarray) -> None:
     """One causal update. ``state`` rows: 0 ema_s sum, 1 ema_l sum, 2 ema_l sq sum, 3 prev v,
-    4 night sum, 5 night sq sum, 6 [W_s, W_l, n, has_prev...] scalars in columns 0..3."""
+    4 night sum, 5 night sq sum, 6 scalars [W_s, W_l, n, has_prev, W_vl, prev_adjacent],
+    7 ema_vl sum, 8 v two epochs back, 9 night min of ema_s, 10 night max of ema_s."""
     d = n_ch * 15
     v = np.empty(d)
     _context_vars(base, n_ch, v)
     ds = (1.0 - 0.5) ** gap
     dl = (1.0 - 0.1) ** gap
+    dvl = (1.0 - 0.03) ** gap
+    w_vl = state[6, 4] * dvl + 1.0
+    adjacent_prev = state[6, 5] > 0.5
     w_s = state[6, 0] * ds + 1.0
     w_l = state[6, 1] * dl + 1.0
     n = state[6, 2] + 1.0
     adjacent = state[6, 3] > 0.5 and gap == 1
+    lag2_ok = adjacent and adjacent_prev
+    first = state[6, 3] < 0.5
+    state[6, 4] = w_vl
+    state[6, 5] = 1.0 if adjacent else 0.0
     state[6, 0] = w_s
     state[6, 1] = w_l
     state[6, 2] = n
     state[6, 3] = 1.0
-    per_ch = 9 + 15 * 7
+    per_ch = 9 + 15 * 13
     for c in range(n_ch):
         o0 = c * per_ch
         for k in range(9):
@@ -126,7 +137,19 @@ def _context_step(base: np.ndarray, n_ch: int, gap: int, hours: float, state: np
             if var_l < 0.0:
                 var_l = 0.0
             diff = x - state[3, i] if adjacent else np.nan
+            diff2 = x - state[8, i] if lag2_ok else np.nan
+            state[8, i] = state[3, i]
             state[3, i] = x
+            s_vl = state[7, i] * dvl + x
+            state[7, i] = s_vl
+            if first:
+                state[9, i] = ema_s
+                state[10, i] = ema_s
+            else:
+                state[9, i] = min(state[9, i], ema_s)
+                state[10, i] = max(state[10, i], ema_s)
+            rng = state[10, i] - state[9, i]
+            pos = (ema_s - state[9, i]) / rng if rng > 1e-9 else np.nan
             t_s = state[4, i] + x
             t_q = state[5, i] + x * x
             state[4, i] = t_s
@@ -144,7 +167,12 @@ def _context_step(base: np.ndarray, n_ch: int, gap: int, hours: float, state: np
             out[base_o + 60 + j] = diff
             out[base_o + 75 + j] = (x - mean) / sd
             out[base_o + 90 + j] = (ema_s - mean) / sd
-    out[n_ch * per_ch] = hours
+            out[base_o + 105 + j] = s_vl / w_vl
+            out[base_o + 120 + j] = (ema_l - mean) / sd
+            out[base_o + 135 + j] = diff2
+            out[base_o + 150 + j] = pos
+            out[base_o + 165 + j] = x - ema_l
+            out[base_o + 180 + j] = (s_vl / w_vl - mean) / sd
 
 
 def context_vars(base: np.ndarray, n_channels: int) -> np.ndarray:
@@ -176,20 +204,17 @@ class CausalContext:
     prior_mean, prior_var : ndarray, shape (n_channels * 15,)
         Training-population mean and variance of the context variables (stored in the model);
         the per-night z-scores start from them with a pseudo-count of 20 epochs.
-    epoch_s : float
-        Epoch length in seconds (for ``hours_since_start``).
     """
 
-    def __init__(self, n_channels: int, prior_mean: np.ndarray, prior_var: np.ndarray, epoch_s: float = 30.0) -> None:
+    def __init__(self, n_channels: int, prior_mean: np.ndarray, prior_var: np.ndarray) -> None:
         self.n_channels = int(n_channels)
         d = self.n_channels * N_VARS
         self.prior_mean = np.ascontiguousarray(np.asarray(prior_mean, dtype=np.float64))
         self.prior_var = np.ascontiguousarray(np.asarray(prior_var, dtype=np.float64))
         if self.prior_mean.shape != (d,) or self.prior_var.shape != (d,):
             raise ValueError(f"prior_mean/prior_var must have shape ({d},) for {n_channels} channel(s).")
-        self.epoch_s = float(epoch_s)
         self.n_features = n_features(self.n_channels)
-        self._state = np.zeros((7, max(d, 4)))
+        self._state = np.zeros((11, max(d, 6)))
         self._last_index = -1
 
     def reset(self) -> None:
@@ -221,14 +246,13 @@ class CausalContext:
             raise ValueError("Base features contain NaN/inf; an unstageable epoch must be skipped, not fed.")
         gap = epoch_index - self._last_index if self._last_index >= 0 else 1
         out = np.empty(self.n_features)
-        hours = epoch_index * self.epoch_s / 3600.0
-        _context_step(base, self.n_channels, gap, hours, self._state, self.prior_mean, self.prior_var, out)
+        _context_step(base, self.n_channels, gap, self._state, self.prior_mean, self.prior_var, out)
         self._last_index = epoch_index
         return out
 
 
 def context_features(epoch_index: np.ndarray, base: np.ndarray, n_channels: int,
-                     prior_mean: np.ndarray, prior_var: np.ndarray, epoch_s: float = 30.0) -> np.ndarray:
+                     prior_mean: np.ndarray, prior_var: np.ndarray) -> np.ndarray:
     """Model features of a whole session, in time order (the same updates as live).
 
     Parameters
@@ -243,7 +267,7 @@ def context_features(epoch_index: np.ndarray, base: np.ndarray, n_channels: int,
     -------
     ndarray, shape (n, n_features(n_channels))
     """
-    ctx = CausalContext(n_channels, prior_mean, prior_var, epoch_s)
+    ctx = CausalContext(n_channels, prior_mean, prior_var)
     base = np.asarray(base, dtype=np.float64)
     out = np.empty((base.shape[0], ctx.n_features))
     for r in range(base.shape[0]):
@@ -252,7 +276,7 @@ def context_features(epoch_index: np.ndarray, base: np.ndarray, n_channels: int,
 
 
 def context_features_reference(epoch_index: np.ndarray, base: np.ndarray, n_channels: int,
-                               prior_mean: np.ndarray, prior_var: np.ndarray, epoch_s: float = 30.0) -> np.ndarray:
+                               prior_mean: np.ndarray, prior_var: np.ndarray) -> np.ndarray:
     """Plain NumPy reference of :func:`context_features` (vectorised over epochs, no Numba)."""
     base = np.asarray(base, dtype=np.float64).reshape(-1, n_channels * N_BASE)
     idx = np.asarray(epoch_index, dtype=np.int64)
@@ -274,22 +298,35 @@ def context_features_reference(epoch_index: np.ndarray, base: np.ndarray, n_chan
     past = age >= 0
     ws = np.where(past, (1 - ALPHA_SHORT) ** np.where(past, age, 0), 0.0)
     wl = np.where(past, (1 - ALPHA_LONG) ** np.where(past, age, 0), 0.0)
+    wvl = np.where(past, (1 - ALPHA_VLONG) ** np.where(past, age, 0), 0.0)
     ema_s = ws @ v / ws.sum(1, keepdims=True)
     ema_l = wl @ v / wl.sum(1, keepdims=True)
+    ema_vl = wvl @ v / wvl.sum(1, keepdims=True)
     ewsd = np.sqrt(np.maximum(wl @ (v * v) / wl.sum(1, keepdims=True) - ema_l**2, 0.0))
     diff = np.full_like(v, np.nan)
     adj = np.flatnonzero(np.diff(idx) == 1) + 1
     diff[adj] = v[adj] - v[adj - 1]
+    diff2 = np.full_like(v, np.nan)
+    adj2 = np.array([r for r in range(2, n) if idx[r] - idx[r - 1] == 1 and idx[r - 1] - idx[r - 2] == 1], dtype=int)
+    if adj2.size:
+        diff2[adj2] = v[adj2] - v[adj2 - 2]
+    run_min = np.minimum.accumulate(ema_s, axis=0)
+    run_max = np.maximum.accumulate(ema_s, axis=0)
+    rng = run_max - run_min
+    with np.errstate(invalid="ignore", divide="ignore"):
+        pos = np.where(rng > 1e-9, (ema_s - run_min) / np.where(rng > 1e-9, rng, 1.0), np.nan)
     cnt = np.arange(1, n + 1)[:, None]
     mean = (PRIOR_COUNT * prior_mean + np.cumsum(v, 0)) / (PRIOR_COUNT + cnt)
     ex2 = (PRIOR_COUNT * (prior_var + prior_mean**2) + np.cumsum(v * v, 0)) / (PRIOR_COUNT + cnt)
     sd = np.sqrt(np.maximum(ex2 - mean**2, 1e-12))
     z = (v - mean) / sd
     zs = (ema_s - mean) / sd
+    zl = (ema_l - mean) / sd
     for c in range(n_channels):
         sl = slice(c * 15, (c + 1) * 15)
-        out_cols += [base[:, c * 9 : (c + 1) * 9], v[:, sl], ema_s[:, sl], ema_l[:, sl], ewsd[:, sl], diff[:, sl], z[:, sl], zs[:, sl]]
-    out_cols.append((t * epoch_s / 3600.0)[:, None])
+        out_cols += [base[:, c * 9 : (c + 1) * 9], v[:, sl], ema_s[:, sl], ema_l[:, sl], ewsd[:, sl], diff[:, sl],
+                     z[:, sl], zs[:, sl], ema_vl[:, sl], zl[:, sl], diff2[:, sl], pos[:, sl],
+                     (v - ema_l)[:, sl], ((ema_vl - mean) / sd)[:, sl]]
     return np.concatenate(out_cols, axis=1)
 
 

@@ -79,11 +79,12 @@ class Stager:
         The model (default: the shipped model for ``n_channels``: 1 -> Fpz-Cz, 2 -> Fpz-Cz + Pz-Oz).
     n_channels : int
         Rows of ``staging_v`` given to :meth:`stage` (must equal the model's channel count).
-    use_hmm : bool
-        Apply the HMM forward pass (default True).
+    use_hmm : bool, optional
+        Apply the HMM forward pass (default: what the model's cross-validation chose, its
+        ``use_hmm`` metadata).
     """
 
-    def __init__(self, model: StagingModel | str | Path | None = None, n_channels: int = 1, use_hmm: bool = True) -> None:
+    def __init__(self, model: StagingModel | str | Path | None = None, n_channels: int = 1, use_hmm: bool | None = None) -> None:
         if model is None:
             if n_channels not in SHIPPED_MODELS:
                 raise ValueError(
@@ -100,7 +101,7 @@ class Stager:
             )
         self.model = model
         self.n_channels = int(n_channels)
-        self.use_hmm = bool(use_hmm)
+        self.use_hmm = bool(model.meta.get("use_hmm", True)) if use_hmm is None else bool(use_hmm)
         self._context = CausalContext(model.n_channels, model.prior_mean, model.prior_var)
         self._trans_pow: dict[int, np.ndarray] = {}
         self._alpha = model.class_prior.astype(np.float64).copy()
@@ -168,7 +169,32 @@ class Stager:
                 reasons.append(f"{self.model.channels[c]}: amplitude not EEG (RMS {rms[c] * 1e6:.0f} µV)")
         if not quality_ok or reasons:
             return self._unstaged(index, reasons, feats, quality_ok)
-        row = self._context.update(index, base.ravel())
+        return self._stage_base(index, base.ravel(), feats)
+
+    def stage_features(self, base: np.ndarray, epoch_index: int | None = None) -> StageResult:
+        """Stage one epoch from its base features (what ``dreamband evaluate --features`` feeds).
+
+        Parameters
+        ----------
+        base : ndarray, shape (n_channels * 9,) or (n_channels, 9)
+            :func:`~dreamband.signal.features.base_features` of each staging channel.
+        epoch_index : int, optional
+            As in :meth:`stage`.
+        """
+        b = np.asarray(base, dtype=np.float64).ravel()
+        if b.shape[0] != self.n_channels * len(BASE_FEATURE_NAMES):
+            raise ValueError(f"Expected {self.n_channels * len(BASE_FEATURE_NAMES)} base features, got {b.shape[0]}.")
+        index = self._next_index if epoch_index is None else int(epoch_index)
+        if index <= self._last_staged or index < 0:
+            raise ValueError(f"epoch_index must increase: got {index} after {self._last_staged}.")
+        self._next_index = index + 1
+        feats = dict(zip(self._feature_keys, b.tolist(), strict=True))
+        if not np.all(np.isfinite(b)):
+            return self._unstaged(index, ["features are not finite"], feats, True)
+        return self._stage_base(index, b, feats)
+
+    def _stage_base(self, index: int, base: np.ndarray, feats: dict[str, float]) -> StageResult:
+        row = self._context.update(index, base)
         raw = self.model.predict_proba(row)[0]
         if self.use_hmm:
             gap = index - self._last_staged if self._last_staged >= 0 else 1
@@ -179,4 +205,4 @@ class Stager:
             proba = raw
         self._last_staged = index
         stage = int(np.argmax(proba))
-        return StageResult(stage, proba, float(proba[stage]), feats, True, tuple(reasons), index, raw)
+        return StageResult(stage, proba, float(proba[stage]), feats, True, (), index, raw)

@@ -1,0 +1,117 @@
+"""Offline commands: train (tiny), evaluate (Sleep-EDF features, DREAMS), stage (EDF)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dreamband.cli import main
+from dreamband.recordings.sleepedf import dreams_hypnogram_30s, load_sleepedf_features
+from dreamband.session.training import metrics_from_confusion, run_training, stage_metrics
+from dreamband.signal.model import StagingModel
+
+
+def _mini_sleepedf(shared: Path, dst: Path, nights: list[str]) -> Path:
+    """A Sleep-EDF-shaped folder holding a few nights (symlinks, nothing copied into the repo)."""
+    src = shared / "sleep-edf"
+    (dst / "features").mkdir(parents=True)
+    meta = [m for m in json.loads((src / "nights.json").read_text()) if m["night"] in nights]
+    (dst / "nights.json").write_text(json.dumps(meta))
+    for n in nights:
+        os.symlink(src / "features" / f"{n}.npz", dst / "features" / f"{n}.npz")
+    for name in ("features_epoch_index.npz", "hypnograms_30s.npz"):
+        os.symlink(src / name, dst / name)
+    return dst
+
+
+def test_metrics_known_values() -> None:
+    y = np.array([0, 0, 1, 2, 2, 2, 3, 4])
+    p = np.array([0, 1, 1, 2, 2, 3, 3, 4])
+    m = stage_metrics(y, p)
+    assert m["accuracy"] == pytest.approx(6 / 8)
+    sk = pytest.importorskip("sklearn.metrics")
+    assert m["kappa"] == pytest.approx(sk.cohen_kappa_score(y, p))
+    assert m["macro_f1"] == pytest.approx(sk.f1_score(y, p, average="macro"))
+    assert np.isnan(metrics_from_confusion(np.zeros((5, 5)))["accuracy"])
+
+
+def test_dreams_hypnogram_mapping() -> None:
+    codes = np.array([5] * 6 + [2, 2, 2, 2, 1, 1] + [0, 1, 0, 1, 0, 1] + [4] * 6 + [-1] * 6)
+    stages, agree = dreams_hypnogram_30s(codes)
+    assert stages.tolist() == [0, 2, 3, 4, -1]
+    assert agree.tolist() == [True, False, True, True, True]
+
+
+def test_train_tiny_deterministic(shared_datasets: Path, tmp_path: Path) -> None:
+    pytest.importorskip("lightgbm")
+    data = _mini_sleepedf(shared_datasets, tmp_path / "sedf", ["SC4001E0", "SC4011E0"])
+    logs: list[str] = []
+    p1, meta = run_training(data, "fpz", seed=3, output=tmp_path / "m1", num_rounds=3, log=logs.append)
+    p2, _ = run_training(data, "fpz", seed=3, output=tmp_path / "m2", num_rounds=3, do_cv=False, log=lambda *_: None)
+    assert any("CV without HMM" in s for s in logs)
+    assert meta["cv"]["without_hmm"]["accuracy"] > 0.3 and "Sleep-EDF" in meta["credit"]
+    a, b = StagingModel.load(p1), StagingModel.load(p2)
+    for k in a.trees:
+        np.testing.assert_array_equal(a.trees[k], b.trees[k])
+    np.testing.assert_allclose(a.predict_proba(a.reference_features), a.reference_proba, atol=1e-12)
+
+
+def test_evaluate_features_last_line(shared_datasets: Path, tmp_path: Path, capsys) -> None:
+    data = _mini_sleepedf(shared_datasets, tmp_path / "sedf", ["SC4001E0", "SC4092E0"])
+    assert main(["evaluate", "--features", str(data)]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert out[-1].startswith("pooled: accuracy=0.") and " kappa=" in out[-1] and " macro_f1=" in out[-1]
+    assert any("CV without HMM" in s for s in out) and any(s.startswith("SC4092E0") for s in out)
+    acc = float(out[-1].split("accuracy=")[1].split()[0])
+    assert acc > 0.7  # nights the model was fitted on; honest figures are the CV ones
+
+
+def test_evaluate_dreams(shared_datasets: Path, capsys) -> None:
+    assert main(["evaluate", "--dreams", str(shared_datasets / "dreams-spindles")]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert out[-1].startswith("pooled: accuracy=") and sum(s.startswith("excerpt") for s in out) == 8
+
+
+def test_stage_dreams_edf(shared_datasets: Path, tmp_path: Path, capsys) -> None:
+    out_csv = tmp_path / "ex3.csv"
+    assert main(["stage", str(shared_datasets / "dreams-spindles" / "excerpt3.edf"), "-o", str(out_csv)]) == 0
+    text = capsys.readouterr().out
+    assert "FP1-A1" in text and str(out_csv) in text
+    rows = out_csv.read_text().strip().splitlines()
+    assert rows[0] == "epoch,onset,stage,p_W,p_N1,p_N2,p_N3,p_REM,quality"
+    assert len(rows) == 1 + 60
+    first = rows[1].split(",")
+    assert first[0] == "0" and first[2] in {"W", "N1", "N2", "N3", "REM", "?"}
+
+
+def test_stage_generated_edf_beside_input(tmp_path: Path, capsys) -> None:
+    mne = pytest.importorskip("mne")
+    sfreq = 256.0
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, int(sfreq * 150))) * 20e-6
+    x[1, int(sfreq * 60) : int(sfreq * 90)] = 0.0  # a dead stretch on the second channel
+    raw = mne.io.RawArray(x, mne.create_info(["Fpz", "Pz"], sfreq, "eeg"), verbose="error")
+    edf = tmp_path / "night.edf"
+    mne.export.export_raw(edf, raw, fmt="edf", verbose="error")
+    assert main(["stage", str(edf), "--channels", "Fpz,Pz"]) == 0
+    rows = (tmp_path / "night.hypnogram.csv").read_text().strip().splitlines()
+    assert len(rows) == 1 + 5
+    assert rows[3].split(",")[2] == "?" and "flat" in rows[3]
+    assert "night.hypnogram.csv" in capsys.readouterr().out
+
+
+def test_stage_errors(tmp_path: Path) -> None:
+    from dreamband.session.offline import run_stage
+
+    with pytest.raises(FileNotFoundError):
+        run_stage(argparse.Namespace(file=str(tmp_path / "none.edf"), output=None, channels=None, model=None))
+
+
+def test_sleepedf_loader_errors(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="sleep-edf"):
+        load_sleepedf_features(tmp_path)

@@ -1,0 +1,47 @@
+"""Signal quality: each failure mode is recognised, good EEG passes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dreamband.signal.quality import assess_epoch
+
+
+def _eeg(n: int, sfreq: float, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    t = np.arange(n) / sfreq
+    return 20 * rng.standard_normal(n) + 15 * np.sin(2 * np.pi * 10 * t)
+
+
+def test_statuses() -> None:
+    sf, n = 250.0, 7500
+    t = np.arange(n) / sf
+    good = _eeg(n, sf)
+    lost = good.copy()
+    lost[: n // 2] = np.nan
+    flat = np.full(n, 3.0)
+    railed = np.full(n, 187500.0)
+    huge = good * 50
+    offhead = 2000 * np.sin(2 * np.pi * 50 * t) + good
+    hum = 25 * np.sin(2 * np.pi * 60 * t) + good
+    clipped = np.clip(good, -25, 25)
+    data = np.vstack([good, lost, flat, railed, huge, offhead, hum, clipped])
+    names = ["good", "lost", "flat", "railed", "huge", "offhead", "hum", "clipped"]
+    q = assess_epoch(data, sf, names)
+    assert q.status == {"good": "good", "lost": "lost", "flat": "flat", "railed": "railed", "huge": "huge",
+                        "offhead": "off-head", "hum": "line-noise", "clipped": "clipped"}
+    assert not q.ok
+    assert list(q.usable) == [True, False, False, False, False, False, True, False]
+    assert any(r.startswith("lost:") and "lost" in r for r in q.reasons)
+    sub = q.subset([0, 6], names)
+    assert sub.ok and set(sub.status) == {"good", "hum"}
+
+
+def test_good_epoch_ok_and_errors() -> None:
+    q = assess_epoch(_eeg(3000, 100.0)[None, :], 100.0)
+    assert q.ok and q.status == {"ch0": "good"} and q.reasons == ()
+    with pytest.raises(ValueError, match="channel names"):
+        assess_epoch(np.zeros((2, 10)), 100.0, ["a"])
+    with pytest.raises(ValueError, match="n_channels"):
+        assess_epoch(np.zeros(10), 100.0)
