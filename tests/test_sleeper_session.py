@@ -127,3 +127,15 @@ def test_sleeper_real_time_path_goes_through_brainflow_playback():
         src.stop()
     assert not src.playback_file.exists()
     src.stop()  # safe twice
+
+
+def test_sleeper_seek_takes_the_replay_path_at_real_time():
+    src = open_sleeper_source(argparse.Namespace(speed=None, duration=300.0, seek=60.0))
+    assert src.path == "replay" and src.speed == 1.0  # the RecordingSource's own attributes show through
+    src.start()
+    time.sleep(0.3)
+    chunk = src.read()
+    src.stop()
+    assert chunk.first_sample == 60 * 256
+    assert 0 < chunk.n_samples < 256 * 5
+    np.testing.assert_array_equal(chunk.data, src.night.data[:, chunk.first_sample:chunk.first_sample + chunk.n_samples])

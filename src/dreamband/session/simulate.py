@@ -140,4 +140,11 @@ def run_simulate(args: argparse.Namespace) -> int:
           f"({', '.join(night.channel_names)}) at {night.sfreq:g} Hz, seed {night.seed}; generated in {t_gen:.1f} s.")
     print(f"  hypnogram: {share}; {len(night.events)} events.")
     print(f"  wrote {out} ({out.stat().st_size / 1e6:.1f} MB)")
+    if suffix == ".csv":
+        board = CSV_BOARD_BY_SFREQ[float(night.sfreq)]
+        print(f"  layout: BrainFlow {board}; truth beside it in {out.stem}.hypnogram.txt and {out.stem}.events.json; "
+              f"replay: dreamband replay {out} --board {board}")
+        if board != "muse-2":
+            print("  tip: --sfreq 256 writes the compact Muse 2 layout (8 rows instead of "
+                  f"{'24' if board == 'cyton' else '15'}).")
     return 0

@@ -26,6 +26,7 @@ import argparse
 import datetime as dt
 import math
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -228,7 +229,7 @@ def open_sleeper_source(args: argparse.Namespace) -> SleeperSource:
     ----------
     args : argparse.Namespace
         Reads ``speed`` (None/1: real time through BrainFlow playback; N or "max": replay path),
-        ``seek`` (replay path), ``duration`` (night length, default 8 h), and ``seed`` and
+        ``seek`` (a seek always takes the replay path, at 1x when no speed is given), ``duration`` (night length, default 8 h), and ``seed`` and
         ``hypnogram`` when present.
 
     Returns
@@ -238,12 +239,12 @@ def open_sleeper_source(args: argparse.Namespace) -> SleeperSource:
     """
     night = night_for_args(args)
     speed = getattr(args, "speed", None)
-    if _is_real_time(speed):
+    seek = getattr(args, "seek", None) or 0.0
+    if _is_real_time(speed) and not seek:
         return _open_brainflow(night)
     from dreamband.recordings.replay import RecordingSource
 
-    seek = getattr(args, "seek", None) or 0.0
-    inner = RecordingSource(night_to_recording(night), speed=speed, seek_s=float(seek))
+    inner = RecordingSource(night_to_recording(night), speed=1.0 if speed is None else speed, seek_s=float(seek))
     return SleeperSource(night, inner, "replay")
 
 
@@ -258,6 +259,11 @@ def _open_brainflow(night: SimulatedNight) -> SleeperSource:
     folder = Path(tempfile.mkdtemp(prefix="dreamband-sleeper-"))
     try:
         path = folder / "sleeper.csv"
+        if night.duration_s > 1800:
+            size_mb = night.n_samples * 8 * 10.5 / 1e6  # ~10.5 characters per value
+            print(f"sleeper: writing the {night.duration_s / 3600:.1f}-h night for BrainFlow playback "
+                  f"(~{size_mb:.0f} MB, a few seconds; --duration SECONDS shortens it, --speed N replays faster)",
+                  file=sys.stderr)
         DataFilter.write_file(brainflow_rows(night, time.time()), str(path), "w")
         config = BoardConfig(board="playback", playback_file=str(path), master_board=PLAYBACK_MASTER_BOARD,
                              accel=False)
