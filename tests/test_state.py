@@ -69,7 +69,9 @@ def test_rem_periods_bridge_one_epoch_and_end_after_two():
     # the end is known at the second non-REM epoch (index 41)
     assert ended[0][0] == 41 and ended[0][1] is p1
     assert p2.closed and p2.start == 72 * 30.0 and p2.rem_epochs == 6
-    assert st.cycles_completed == 2
+    assert st.cycles_completed == 2  # 16 min of NREM between the two periods
+    st2 = feed(NightState(START), [N2] * 20 + [REM] * 6 + [N2] * 10 + [REM] * 6 + [N2] * 3)
+    assert len(st2.rem_periods) == 2 and st2.cycles_completed == 1  # only 5 min apart: one cycle
     snap = st.snapshot()
     assert snap["rem_count"] == 2 and snap["rem_periods"][0]["rem_min"] == pytest.approx(9.5)
 

@@ -19,7 +19,8 @@ Definitions (all counted in whole epochs of ``epoch_s`` seconds, session time in
   end of its last REM epoch, and the end is *known* at the epoch that exceeded the tolerance
   (``just_ended_rem`` is set on that update only). Its ``rem_min`` counts only REM epochs.
 - **NREM-REM cycles**: a cycle is completed when a REM period ends (each REM period closes the
-  NREM period before it). ``cycle`` is the number of the cycle the sleeper is in (completed + 1
+  NREM period before it); REM periods less than ``cycle_gap_min`` (default 15) minutes apart
+  belong to the same cycle. ``cycle`` is the number of the cycle the sleeper is in (completed + 1
   once asleep).
 - **Signal lost / off head**: from the per-channel quality (``update_quality``) and the stream's
   dropouts (``update_stream``): ``signal_lost`` when every EEG channel is lost/off-head/flat/
@@ -83,6 +84,8 @@ class NightState:
         Minutes of consecutive sleep that make the persistent sleep onset.
     rem_interruption_epochs : int
         Longest run of non-REM epochs that a REM period bridges.
+    cycle_gap_min : float
+        REM periods closer than this (minutes) belong to the same NREM-REM cycle.
     """
 
     def __init__(
@@ -91,6 +94,7 @@ class NightState:
         epoch_s: float = 30.0,
         persistent_sleep_min: float = 10.0,
         rem_interruption_epochs: int = 1,
+        cycle_gap_min: float = 15.0,
     ) -> None:
         if epoch_s <= 0:
             raise ValueError(f"epoch_s must be positive, got {epoch_s!r}.")
@@ -106,6 +110,7 @@ class NightState:
         self.epoch_s = float(epoch_s)
         self.persistent_sleep_epochs = max(1, int(round(persistent_sleep_min * 60.0 / self.epoch_s)))
         self.rem_interruption_epochs = int(rem_interruption_epochs)
+        self.cycle_gap_s = float(cycle_gap_min) * 60.0
 
         self.time: float = 0.0
         self.epochs: int = 0
@@ -155,8 +160,16 @@ class NightState:
 
     @property
     def cycles_completed(self) -> int:
-        """NREM-REM cycles completed (= REM periods that ended)."""
-        return sum(1 for p in self.rem_periods if p.closed)
+        """NREM-REM cycles completed (ended REM periods, those closer than ``cycle_gap_min`` merged)."""
+        n = 0
+        last_end: float | None = None
+        for p in self.rem_periods:
+            if not p.closed:
+                break
+            if last_end is None or p.start - last_end >= self.cycle_gap_s:
+                n += 1
+            last_end = p.end
+        return n
 
     @property
     def cycle(self) -> int:
