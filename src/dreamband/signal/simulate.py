@@ -422,10 +422,10 @@ def _place_graphoelements(
                     put(eeg, t0, np.stack([wave, wave]))
                     events.append(SimEvent("k_complex", t0, dur))
             else:
-                # slow waves carrying about half the epoch's delta power, each > 75 µV peak to peak
+                # slow waves carrying ~70 % of the epoch's delta power, each > 75 µV peak to peak
                 delta_uv2 = np.exp(targets[k, 0]) * 3.5 * EPOCH_S
                 amps = []
-                budget = 0.5 * delta_uv2
+                budget = 0.7 * delta_uv2
                 while True:
                     f = rng.uniform(0.6, 1.6)
                     a = rng.uniform(40, 80)  # half peak-to-peak
@@ -434,16 +434,25 @@ def _place_graphoelements(
                         break
                     budget -= energy
                     amps.append((a, f))
-                t0 = k * EPOCH_S + rng.uniform(0.0, 3.0)
-                for a, f in amps:
-                    dur = 1.0 / f
-                    if t0 + dur > (k + 1) * EPOCH_S:
-                        break
+                # spread over the epoch: runs of consecutive waves separated by random pauses
+                durs = [1.0 / f for _, f in amps]
+                free = EPOCH_S - 0.2 - sum(durs)
+                while free < 0 and amps:  # cannot happen with <= 25 waves of <= 1.7 s; kept safe
+                    free += durs.pop()
+                    amps.pop()
+                joins = rng.random(len(amps)) < 0.6  # a wave directly follows the previous one
+                joins[0] = False
+                gaps = rng.dirichlet(np.ones(int((~joins).sum()) + 1)) * free
+                t0, g = k * EPOCH_S + 0.1, 0
+                for (a, f), dur, joined in zip(amps, durs, joins, strict=True):
+                    if not joined:
+                        t0 += gaps[g]
+                        g += 1
                     t = t_axis(dur)
                     wave = -a * np.sin(2 * np.pi * f * t)
                     put(eeg, t0, np.stack([wave, wave]))
                     events.append(SimEvent("slow_wave", t0, dur))
-                    t0 += dur + (rng.uniform(0.2, 3.0) if rng.random() < 0.35 else 0.0)
+                    t0 += dur
         elif s == REM:
             if rng.random() < 0.5:  # a burst of rapid eye movements
                 t0 = onset_in(k, 4.0)
