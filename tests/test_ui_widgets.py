@@ -257,3 +257,14 @@ def test_hypnogram_draws_the_scored_reference_up_to_now(qtbot):
     x, y = panel.reference_curve.getData()
     assert y.tolist() == [theme.STAGE_ROWS[s] for s in (0, 2, -1, 4)]
     assert x[-1] == pytest.approx(1800 / 3600)
+
+
+def test_auto_gain_fits_the_signal(qtbot):
+    panel = TracePanel(["Fp1", "Fp2"], ["eeg", "eeg"], SFREQ, gain_uv=1000.0)
+    qtbot.addWidget(panel)
+    assert panel.auto_gain() == 1000.0  # no data yet: unchanged
+    rng = np.random.default_rng(3)
+    panel.push(300.0 + 20.0 * rng.standard_normal((2, int(5 * SFREQ))))
+    # band-passed white noise keeps ~sqrt(34.7/125) of its 20 µV SD: ~10.5 µV -> 3 SD ~ 32 -> 50 µV
+    assert panel.auto_gain() == 50.0
+    assert panel.scale_label.textItem.toPlainText() == "50 µV"

@@ -178,6 +178,7 @@ def run_screenshot(args: argparse.Namespace) -> int:
                 app.processEvents(QtCore.QEventLoop.ProcessEventsFlag.AllEvents, 50)
                 time.sleep(0.01)
             console.poll(budget_s=1.0)
+        console.traces.auto_gain()  # fit the traces to the last seconds shown
         render_console(console, out)
     finally:
         console.shutdown()

@@ -234,15 +234,15 @@ class TracePanel(pg.PlotWidget):
         self.set_window(float(steps[int(np.clip(i + np.sign(direction), 0, len(steps) - 1))]))
 
     def auto_gain(self) -> float:
-        """Pick the gain step that fits the larger channels' amplitude (5 robust SDs of the
-        75th-percentile channel); return it."""
+        """Pick the gain step that fits the larger channels' amplitude (3 robust SDs of the
+        75th-percentile channel per division); return it."""
         y = self.buffer.latest(self._x.size)
         finite = np.isfinite(y).all(axis=0)
         if finite.sum() < self.sfreq:  # less than a second of data: keep the gain
             return self.gain_uv
         y = y[:, finite]
         spread = np.median(np.abs(y - np.median(y, axis=1, keepdims=True)), axis=1) * 1.4826
-        target = 5.0 * float(np.percentile(spread, 75))
+        target = 3.0 * float(np.percentile(spread, 75))
         steps = np.asarray(GAIN_STEPS_UV)
         self.set_gain(float(steps[min(np.searchsorted(steps, target), len(steps) - 1)]))
         return self.gain_uv
