@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import lru_cache
 
 import numpy as np
 from scipy import signal as sps
@@ -53,6 +54,15 @@ def _fill_nans(x: np.ndarray) -> np.ndarray:
     return x
 
 
+@lru_cache(maxsize=32)
+def _antialias_fir(up: int, down: int) -> np.ndarray:
+    """The low-pass FIR ``resample_poly`` designs by default (cached: same output, no redesign per epoch)."""
+    max_rate = max(up, down)
+    h = sps.firwin(2 * 10 * max_rate + 1, 1.0 / max_rate, window=("kaiser", 5.0))
+    h.flags.writeable = False
+    return h
+
+
 def resample_to_staging(data_uv: np.ndarray, sfreq: float, staging_sfreq: float = 100.0) -> np.ndarray:
     """Resample an epoch (n_ch, n) in µV at ``sfreq`` to volts at ``staging_sfreq`` (polyphase).
 
@@ -74,7 +84,8 @@ def resample_to_staging(data_uv: np.ndarray, sfreq: float, staging_sfreq: float 
     if frac == 1:
         y = x.copy()
     else:
-        y = sps.resample_poly(x, frac.numerator, frac.denominator, axis=1)
+        y = sps.resample_poly(x, frac.numerator, frac.denominator, axis=1,
+                              window=_antialias_fir(frac.numerator, frac.denominator))
     if y.shape[1] < n_out:
         y = np.pad(y, ((0, 0), (0, n_out - y.shape[1])), mode="edge")
     return y[:, :n_out] * 1e-6

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 
@@ -69,21 +70,24 @@ class EpochQuality:
         return EpochQuality(bool(np.all(usable)), status, reasons, usable, lf)
 
 
+@lru_cache(maxsize=16)
+def _line_tables(n: int, sfreq: float) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, ...]]:
+    freqs = np.fft.rfftfreq(n, 1.0 / sfreq)
+    total_band = (freqs >= 1.0) & (freqs <= min(70.0, sfreq / 2))
+    lines = tuple((freqs >= f0 - 1) & (freqs <= f0 + 1) for f0 in (50.0, 60.0) if f0 + 1 < sfreq / 2)
+    return np.hanning(n), total_band, lines
+
+
 def _line_fraction(x: np.ndarray, sfreq: float) -> float:
     """Share of the 1-70 Hz power that sits within ±1 Hz of 50 or 60 Hz."""
     if sfreq < 2 * 52.0:
         return float("nan")
-    x = x - np.mean(x)
-    spec = np.abs(np.fft.rfft(x * np.hanning(x.size))) ** 2
-    freqs = np.fft.rfftfreq(x.size, 1.0 / sfreq)
-    total_band = (freqs >= 1.0) & (freqs <= min(70.0, sfreq / 2))
+    win, total_band, lines = _line_tables(x.size, float(sfreq))
+    spec = np.abs(np.fft.rfft((x - np.mean(x)) * win)) ** 2
     total = float(np.sum(spec[total_band]))
     if total <= 0:
         return 0.0
-    line = 0.0
-    for f0 in (50.0, 60.0):
-        if f0 + 1 < sfreq / 2:
-            line = max(line, float(np.sum(spec[(freqs >= f0 - 1) & (freqs <= f0 + 1)])))
+    line = max((float(np.sum(spec[m])) for m in lines), default=0.0)
     return line / total
 
 
