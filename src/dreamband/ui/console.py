@@ -22,6 +22,7 @@ from pyqtgraph.Qt import QtCore, QtGui, QtWidgets
 
 from dreamband.session import events as ev
 from dreamband.signal.stages import stage_code
+from dreamband.ui import theme
 from dreamband.ui.controls import ReplayControls, TriggerControls
 from dreamband.ui.hypnogram import HypnogramPanel
 from dreamband.ui.spectrogram import SpectrogramPanel, pick_frontal
@@ -291,8 +292,12 @@ class NightConsole(QtWidgets.QMainWindow):
         keys.setObjectName("logLabel")
         keys.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored, QtWidgets.QSizePolicy.Policy.Preferred)
         keys.setToolTip("\n".join(f"{k}: {v}" for k, v in SHORTCUTS))
+        legend = QtWidgets.QLabel(" ".join(
+            f'<span style="color:{theme.quality_colour(q)}">{q}</span>'
+            for q in ("good", "noisy", "railed", "flat", "off-head", "lost")))
+        legend.setToolTip("Trace colour = the channel's quality in the last epoch")
         for widget in (QtWidgets.QLabel("window"), self.window_box, QtWidgets.QLabel("gain"),
-                       self.gain_box, auto, marker):
+                       self.gain_box, auto, marker, legend):
             row.addWidget(widget)
         row.addWidget(keys, 1)
         self.traces.viewChanged.connect(self._sync_trace_bar)
