@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from dreamband.firmware_bridge.chunk import StreamChunk
+from dreamband.recordings.fastcsv import format_table
 from dreamband.recordings.hypnogram import HypnogramWriter
 from dreamband.recordings.recording import Recording
 
@@ -354,8 +355,7 @@ class SessionRecorder:
             table[1:1 + chunk.data.shape[0]] = chunk.data
             table[lay["timestamp_column"]] = chunk.timestamps
             table[lay["marker_column"]] = chunk.markers
-        text = "\n".join("\t".join(f"{v:.6f}" for v in row) for row in table.T.tolist()) + "\n"
-        data = text.encode()
+        data = format_table(table, decimals=6, sep="\t")
         try:
             self._raw_fh.write(data)
             self._raw_fh.flush()
