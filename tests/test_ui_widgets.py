@@ -10,7 +10,7 @@ from scipy.signal import butter, sosfilt, sosfilt_zi
 
 pytest.importorskip("pytestqt")
 
-from pyqtgraph.Qt import QtCore  # noqa: E402
+from pyqtgraph.Qt import QtCore, QtWidgets  # noqa: E402
 
 from dreamband.ui import theme  # noqa: E402
 from dreamband.ui.controls import ReplayControls, TriggerControls  # noqa: E402
@@ -233,9 +233,11 @@ def test_replay_controls_emit_pause_speed_and_seek(qtbot):
     controls.step_speed(+1)
     controls.speed_box.setCurrentText("max")
     controls.set_position(1800.0)
+    controls.slider.setSliderDown(True)  # dragging: no seek until released
     controls.slider.setValue(900)
-    controls.slider.sliderReleased.emit()
-    assert got == [("pause", True), ("speed", "2"), ("speed", "max"), ("seek", 900.0)]
+    controls.slider.setSliderDown(False)  # released: one seek
+    controls.slider.triggerAction(QtWidgets.QAbstractSlider.SliderAction.SliderPageStepAdd)
+    assert got == [("pause", True), ("speed", "2"), ("speed", "max"), ("seek", 900.0), ("seek", 1500.0)]
     assert controls.play_button.text() == "Play"
     assert controls.position_label.text() == "0:30 / 1:00"
 

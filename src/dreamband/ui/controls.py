@@ -185,8 +185,12 @@ class ReplayControls(QtWidgets.QWidget):
             lambda s: self.speedChanged.emit("max" if s == "max" else s.removesuffix("x")))
         self.slider = QtWidgets.QSlider(QtCore.Qt.Orientation.Horizontal)
         self.slider.setRange(0, max(1, int(self.duration_s)))
+        self.slider.setPageStep(600)  # a click on the groove jumps 10 minutes
         self.slider.setToolTip("Drag to seek (or click the hypnogram)")
         self.slider.sliderReleased.connect(lambda: self.seekRequested.emit(float(self.slider.value())))
+        # a click on the groove (page step) or the arrow keys move it without a drag
+        self.slider.valueChanged.connect(
+            lambda v: None if self.slider.isSliderDown() else self.seekRequested.emit(float(v)))
         self.position_label = QtWidgets.QLabel("0:00 / 0:00")
         layout.addWidget(self.play_button)
         layout.addWidget(QtWidgets.QLabel("speed"))
