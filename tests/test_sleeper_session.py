@@ -46,13 +46,16 @@ def test_simulate_edf_has_signals_and_true_hypnogram(tmp_path, capsys):
 
 def test_simulate_from_a_hypnogram_file(tmp_path):
     hyp = tmp_path / "hyp.txt"
-    labels = ["W"] * 4 + ["N1"] * 2 + ["N2"] * 6 + ["N3"] * 4 + ["R"] * 4
+    # unscored stretches before and after the night are dropped, an unscored epoch inside is kept
+    labels = ["Uns"] * 3 + ["W"] * 4 + ["N1"] * 2 + ["N2"] * 3 + ["Uns"] + ["N2"] * 2 + ["N3"] * 4 + ["R"] * 4 + ["Uns"] * 5
     hyp.write_text("\n".join(labels) + "\n")
     out = tmp_path / "from_hyp.edf"
     assert run_simulate(_sim_args(out, hypnogram=str(hyp), hours=99.0)) == 0
     stages, _ = load_hypnogram(out)
-    np.testing.assert_array_equal(stages, [0] * 4 + [1] * 2 + [2] * 6 + [3] * 4 + [4] * 4)
+    np.testing.assert_array_equal(stages, [0] * 4 + [1] * 2 + [2] * 3 + [-1] + [2] * 2 + [3] * 4 + [4] * 4)
     assert mne.io.read_raw_edf(out, verbose="error").n_times == 20 * 30 * 250
+    ann = mne.read_annotations(out)
+    assert any(d == "Artefact: movement" and o == 9 * 30.0 for o, d in zip(ann.onset, ann.description, strict=True))
 
 
 def test_simulate_brainflow_csv_and_truth_files(tmp_path):

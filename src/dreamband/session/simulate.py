@@ -29,13 +29,21 @@ _ARTEFACTS = ("movement", "electrode_pop", "line_noise", "headband_off")
 
 
 def read_hypnogram_file(path: str | Path) -> np.ndarray:
-    """Read a hypnogram file (any format ``recordings.hypnogram.load_hypnogram`` reads) in 30-s epochs."""
+    """Read a hypnogram file (any format ``recordings.hypnogram.load_hypnogram`` reads) in 30-s epochs.
+
+    Leading and trailing unknown epochs are dropped; unknown epochs inside are kept (-1).
+    """
     from dreamband.recordings.hypnogram import load_hypnogram
 
     stages, epoch_s = load_hypnogram(path)
     if abs(epoch_s - 30.0) > 1e-6:
         raise ValueError(f"{path}: the hypnogram has {epoch_s:g}-s epochs; the sleeper needs 30-s epochs.")
-    return stages
+    known = np.flatnonzero(stages >= 0)
+    if known.size == 0:
+        raise ValueError(f"{path}: the hypnogram has no scored epoch (all unknown).")
+    # leading/trailing unscored stretches (e.g. Sleep-EDF's "?" up to 24 h) are not part of the night;
+    # unknown epochs inside it are generated as wake with a movement artefact
+    return stages[known[0] : known[-1] + 1]
 
 
 def write_edf(night: SimulatedNight, path: str | Path, start_time: dt.datetime | None = None) -> Path:
