@@ -12,6 +12,7 @@ from scipy import signal as sps
 
 from dreamband.signal.epochs import EpochBuffer
 from dreamband.signal.features import base_features_many
+from dreamband.signal.quality import assess_epoch
 from dreamband.signal.simulate import (
     SimEvent,
     draw_hypnogram,
@@ -218,6 +219,14 @@ def test_artefacts_at_chosen_times():
     accel = night.data[4:]
     assert np.allclose(np.linalg.norm(accel[:, :100].mean(axis=1)), 1.0, atol=0.05)  # gravity in g
     assert accel[:, 242 * fs: 248 * fs].std(axis=1).max() > 10 * accel[:, 150 * fs: 190 * fs].std(axis=1).max()
+    # the signal-quality checks see them as a scorer would: bad epochs, good ones around them
+    status = [assess_epoch(night.data[:4, k * 30 * fs: (k + 1) * 30 * fs], SFREQ, night.channel_names[:4]).status
+              for k in range(10)]
+    assert set(status[2].values()) == {"flat"}  # headband off
+    assert status[4]["Fp1"] in ("line-noise", "off-head")
+    assert "good" not in (status[8]["Fp1"], status[8]["Fp2"], status[8]["EMG"])  # movement
+    assert "good" not in (status[6]["Fp1"], status[6]["Fp2"]) or status[6]["Fp1"] != status[6]["Fp2"]  # a pop
+    assert all(v == "good" for k in (0, 1, 3, 5, 9) for v in status[k].values())
     none = simulate_night(None, SFREQ, seed=5, hypnogram=[N2] * 10, artefacts="none")
     assert not any(e.kind in ("movement", "electrode_pop") for e in none.events)
 

@@ -648,16 +648,17 @@ def _apply_artefact(
     if kind == "movement":
         env = np.hanning(m) ** 0.5
         sos = sps.butter(2, 3.0, fs=sfreq, output="sos")
+        size = rng.uniform(250, 400)  # µV SD of the swings: a movement saturates a scorer's view
         for ch in range(3):
             swing = sps.sosfilt(sos, rng.standard_normal(m))
-            data[ch, i0:i1] += env * swing / (swing.std() + 1e-12) * rng.uniform(50, 150)
-        data[3, i0:i1] += env * rng.standard_normal(m) * rng.uniform(40, 120)
+            data[ch, i0:i1] += env * swing / (swing.std() + 1e-12) * size * rng.uniform(0.8, 1.2)
+        data[3, i0:i1] += env * rng.standard_normal(m) * rng.uniform(150, 300)
         if accel:
             data[4:7, i0:i1] += env * rng.normal(0, 0.15, (3, m))
     elif kind == "electrode_pop":
         ch = int(rng.integers(0, 2))
-        data[ch, i0:i1] += rng.choice([-1, 1]) * rng.uniform(200, 500) * np.exp(-t / rng.uniform(0.15, 0.4))
+        data[ch, i0:i1] += rng.choice([-1, 1]) * rng.uniform(400, 1200) * np.exp(-t / rng.uniform(0.15, 0.4))
     elif kind == "line_noise":
-        data[:4, i0:i1] += rng.uniform(30, 80) * np.sin(2 * np.pi * 50.0 * t + rng.uniform(0, 6.3))
+        data[:4, i0:i1] += rng.uniform(10, 30) * np.sin(2 * np.pi * 50.0 * t + rng.uniform(0, 6.3))
     elif kind == "headband_off":
         data[:4, i0:i1] = 0.3 * rng.standard_normal((4, m))
