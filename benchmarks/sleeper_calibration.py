@@ -275,12 +275,20 @@ def main(argv: list[str] | None = None) -> int:
     counts = {STAGES[c]: int((night.hypnogram == c).sum()) for c in range(5)}
     print(f"hypnogram (epochs): {counts}; events: {len(night.events)}")
     feats, hyps = [], []
+    n_art = 0
     for seed in range(args.seed, args.seed + args.nights):
         night = simulate_night(args.hours, args.sfreq, seed=seed)
         feats.append(generated_features(night, 0))
-        hyps.append(night.hypnogram)
-    print(f"\nfeatures of {args.nights} generated nights (seeds {args.seed}..{args.seed + args.nights - 1}) "
-          "vs the real Sleep-EDF Fpz-Cz epochs:")
+        hyp = night.hypnogram.copy()
+        # like Sleep-EDF, which dropped its "Movement time" epochs: leave out epochs with an artefact
+        for e in night.events:
+            if e.kind in ("movement", "electrode_pop", "line_noise", "headband_off"):
+                first, last = int(e.onset_s // 30), int((e.onset_s + e.duration_s) // 30)
+                n_art += int(np.sum(hyp[first:last + 1] >= 0))
+                hyp[first:last + 1] = -1
+        hyps.append(hyp)
+    print(f"\nfeatures of {args.nights} generated nights (seeds {args.seed}..{args.seed + args.nights - 1}, "
+          f"{n_art} epochs with an artefact left out) vs the real Sleep-EDF Fpz-Cz epochs:")
     compare(stats, np.concatenate(feats), np.concatenate(hyps))
     if args.stager:
         print()
