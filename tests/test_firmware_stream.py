@@ -183,7 +183,13 @@ def test_dropout_mid_file_reconnects_and_counts_the_gap(tmp_path):
     reconnected = events[3]
     assert reconnected.details["lost_samples"] == 250  # 1.0 s at 250 Hz
     assert reconnected.details["lost_s"] == pytest.approx(1.0)
-    np.testing.assert_array_equal(_concat(chunks), expected)  # nothing lost or repeated on our side
+    got = _concat(chunks)
+    filled = np.isnan(got[SYN.eeg_rows[0]])
+    # the 1-s dropout comes back as 250 NaN samples right before the first sample after it
+    assert filled.sum() == 250 and np.flatnonzero(filled)[0] == 250 and np.all(filled[250:500])
+    np.testing.assert_array_equal(got[:, ~filled], expected)  # nothing lost or repeated on our side
+    ts = got[SYN.timestamp_row]
+    assert np.all(np.diff(ts) > 0) and np.allclose(np.diff(ts[240:510]), 1 / SYN.sfreq, atol=1e-6)
     st = stream.stats
     assert st.samples_received == 400
     assert st.samples_lost == 260 and st.gaps == 2 and st.dropouts == 2 and st.reconnects == 1
@@ -265,12 +271,15 @@ def test_live_board_that_stops_sending_is_reconnected():
     # silent from the stop until the new session's first sample: timeout + backoff + restart
     assert 0.55 <= rec.details["lost_s"] <= 1.5, rec.details
     assert rec.details["lost_samples"] == round(rec.details["lost_s"] * 250)
-    ts = _concat(before + after + [stream.read()], "timestamps")
-    jump = np.flatnonzero(np.diff(ts) > 0.3)
-    assert jump.size == 1 and ts[jump[0]] <= t_silent + 0.05
+    chunks = before + after + [stream.read()]
+    ts = _concat(chunks, "timestamps")
+    assert np.all(np.diff(ts) < 0.3)  # the gap is filled on the board's clock...
+    filled = np.flatnonzero(np.isnan(_concat(chunks, "data")[0]))
+    assert filled.size == rec.details["lost_samples"]  # ...with NaN samples, in one run
+    assert np.all(np.diff(filled) == 1) and ts[filled[0]] <= t_silent + 0.05
     st = stream.stats
     assert st.dropouts == 1 and st.reconnects == 1 and st.samples_lost == rec.details["lost_samples"]
-    assert st.samples_received == ts.size and 0 < st.achieved_rate
+    assert st.samples_received == ts.size - filled.size and 0 < st.achieved_rate
 
 
 def test_interpreter_exit_without_stop_is_clean():

@@ -9,7 +9,10 @@ session is drained and released, and reconnect attempts follow with exponential 
 (``"reconnect_attempt"``; ``"reconnected"`` when samples flow again, with the gap in samples and
 seconds). After ``max_reconnect_attempts`` failed attempts the stream ends (``"ended"``) and
 ``finished`` becomes True once everything received was read. A playback file resumes where it
-stopped after a reconnect, so a file that ran out stays out and ends the stream.
+stopped after a reconnect, so a file that ran out stays out and ends the stream. The samples a
+dropout lost are delivered as NaN (timestamps interpolated) just before the first sample after
+the reconnect, so that sample counts stay on the board's clock; package-counter gaps of a few
+samples inside a chunk are counted (``"gap"``) but not filled.
 """
 
 from __future__ import annotations
@@ -144,6 +147,23 @@ class PackageCounter:
         return lost_values * per_value
 
 
+#: Longest dropout (seconds) filled with NaN samples after a reconnect; a longer jump of the
+#: board's clock (a clock reset, not a dropout) is counted but not filled.
+MAX_GAP_FILL_S = 12 * 3600.0
+
+
+def _gap_fill(info: BoardInfo, n: int, last_ts: float, next_ts: float) -> np.ndarray:
+    """BrainFlow rows for ``n`` samples lost in a dropout: NaN signals, interpolated times.
+
+    Filling the gap keeps the sample count equal to the board's clock, so the session's data
+    clock (samples / sfreq) does not fall behind the night by the length of every dropout.
+    """
+    fill = np.full((info.n_rows, n), np.nan)
+    fill[info.timestamp_row] = np.linspace(last_ts, next_ts, n + 2)[1:-1]
+    fill[info.marker_row] = 0.0
+    return fill
+
+
 class BoardStream:
     """Stream one BrainFlow board, with dropout detection and reconnection.
 
@@ -268,7 +288,8 @@ class BoardStream:
         StreamChunk
             ``data`` (n_channels, n) float64 in montage order (µV; accelerometer in g),
             ``timestamps`` and ``markers`` (n,), ``first_sample`` counted from the stream's start
-            (samples received; lost samples are not invented), ``raw`` the full BrainFlow rows.
+            (samples on the board's clock: the samples lost in a dropout come back as NaN after
+            the reconnect, so counts stay aligned with time), ``raw`` the full BrainFlow rows.
         """
         with self._lock:
             pending, self._pending = self._pending, []
@@ -539,7 +560,18 @@ class BoardStream:
         info = self.info
         lost = self._counter.update(data[info.package_num_row]) if info.package_num_row is not None else 0
         gap_event = None
+        fill = None
+        if self._await_gap_check:
+            self._await_gap_check = False
+            first_ts = float(data[info.timestamp_row, 0])
+            lost_s = 0.0 if self._last_ts is None else max(0.0, first_ts - self._last_ts - 1.0 / self.sfreq)
+            lost_n = int(round(lost_s * self.sfreq))
+            self._reconnect_gap = (lost_n, lost_n / self.sfreq)
+            if 0 < lost_n <= int(MAX_GAP_FILL_S * self.sfreq):
+                fill = _gap_fill(info, lost_n, self._last_ts, first_ts)
         with self._lock:
+            if fill is not None:
+                self._pending.append(fill)
             self._pending.append(data)
             st = self._stats
             st.samples_received += n
@@ -552,12 +584,6 @@ class BoardStream:
                 st.gaps += 1
                 st.seconds_lost += lost / self.sfreq
                 gap_event = (lost, float(data[info.timestamp_row, 0]))
-        if self._await_gap_check:
-            self._await_gap_check = False
-            first_ts = float(data[info.timestamp_row, 0])
-            lost_s = 0.0 if self._last_ts is None else max(0.0, first_ts - self._last_ts - 1.0 / self.sfreq)
-            lost_n = int(round(lost_s * self.sfreq))
-            self._reconnect_gap = (lost_n, lost_n / self.sfreq)
         self._file_position += n
         self._last_data_mono = now
         self._last_ts = float(data[info.timestamp_row, -1])
