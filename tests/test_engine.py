@@ -311,3 +311,33 @@ def test_real_openbci_night_excerpt_with_railed_channels(shared_datasets):
     assert eng.channel_names[eng.staging_rows[0]] == "Fp1"
     assert len(eng.epochs) == 2 and all(e.quality_ok and e.stage >= 0 for e in eng.epochs)
     assert not eng.state["signal_lost"] and eng.triggers == []
+
+
+def test_safety_fires_while_a_live_board_is_silent():
+    """A live board goes silent and stays silent: no sample advances the data clock, yet the
+    signal-lost safety alarm must fire on time (the engine's policy clock follows the wall clock
+    during a dropout)."""
+    from dreamband.firmware_bridge.config import BoardConfig
+    from dreamband.firmware_bridge.stream import BoardStream
+
+    settings = SessionSettings()
+    settings.triggers.safety.signal_lost_min = 0.03  # 1.8 s
+    cfg = BoardConfig(board="synthetic", dropout_timeout_s=0.3, reconnect_initial_s=30.0)
+    stream = BoardStream(cfg)
+    eng = SessionEngine(stream, settings)
+    eng.start()
+    try:
+        time.sleep(1.0)
+        stream._shim.stop_stream()  # the headband goes silent (private handle: test only)
+        silent_at = eng.time
+        deadline = time.monotonic() + 10.0
+        while time.monotonic() < deadline and not any(
+                t.policy == "safety_signal_lost" for t in eng.triggers):
+            time.sleep(0.1)
+        data_time = eng.time
+    finally:
+        eng.stop()
+    lost = [t for t in eng.triggers if t.policy == "safety_signal_lost"]
+    assert len(lost) == 1, eng.triggers
+    assert data_time == pytest.approx(silent_at, abs=0.5)  # no sample came in the meantime
+    assert lost[0].time == pytest.approx(lost[0].evidence["lost_since"] + 1.8)

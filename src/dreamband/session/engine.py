@@ -324,6 +324,9 @@ class SessionEngine:
         self._quality: dict[str, str] = {}
         self._wall_start: float | None = None
         self._dropouts = 0
+        self._source_down = False  # a live source reported a dropout and sends nothing yet
+        self._last_data_mono: float | None = None
+        self._tick_floor = 0.0
         self._pending: list[Event] = []
         self._recorder_factory = recorder_factory
         self.recorder: Any = recorder
@@ -452,14 +455,18 @@ class SessionEngine:
                 chunk = self.source.read()
                 events += self._process_chunk(chunk)
                 stream_events = self.source.poll_events()
+                now = _time.monotonic()
+                if chunk.n_samples:
+                    self._last_data_mono, self._source_down = now, False
                 for se in stream_events:
                     if se.kind == "dropout":
                         self._dropouts += 1
+                        self._source_down = True
                     self.night.update_stream(se.kind, self.time)
                     events.append(Dropout(self.time, se.kind, se.message, dict(se.details)))
                 if stream_events:
                     events.append(StateChanged(self.time, self.night.plain, self.night.snapshot()))
-                events += self._tick(self.time)
+                events += self._tick(self._tick_time(now))
                 duration = self.settings.duration_s
                 if duration is not None and self.time >= duration - 0.5 / self.sfreq:
                     events += self._finish_events("duration reached")
@@ -659,6 +666,20 @@ class SessionEngine:
         if self.detector is not None and ev.stage == REM and usable(ev):
             self.detector.add_baseline(ev.onset, t)
         return events
+
+    def _tick_time(self, now: float) -> float:
+        """Session time for the policies' clocks.
+
+        The data's own clock, except while a live source is down (after a ``dropout`` event and
+        until samples flow again): then no sample advances it, so the time since the last sample
+        is added from the wall clock. The safety alarm for a lost signal and the smart alarm's
+        deadline must fire while the headband is silent, not only once it comes back (the
+        samples lost in between are delivered as NaN on reconnect, on the board's clock).
+        """
+        if not self._source_down or self._last_data_mono is None:
+            return self.time
+        self._tick_floor = max(self._tick_floor, self.time + (now - self._last_data_mono))
+        return self._tick_floor
 
     def _tick(self, t: float) -> list[Event]:
         events: list[Event] = []
