@@ -204,7 +204,7 @@ def cross_validate(data: list[NightData], channel_set: str, seed: int = 0, num_r
     """Leave-one-subject-out CV; returns pooled metrics without and with the HMM (several weights)."""
     n_ch = len(CHANNEL_SETS[channel_set])
     subjects = sorted({d.subject for d in data})
-    y_all, raw_all, hmm_all = [], [], {w: [] for w in HMM_WEIGHTS}
+    y_all, raw_all, hmm_all, night_names = [], [], {w: [] for w in HMM_WEIGHTS}, []
     per_fold = []
     for s in subjects:
         t0 = time.perf_counter()
@@ -220,6 +220,7 @@ def cross_validate(data: list[NightData], channel_set: str, seed: int = 0, num_r
         for d in test:
             p = booster.predict(night_features(d, n_ch, prior))
             y_all.append(d.y)
+            night_names.append(d.name)
             raw_all.append(p)
             for w in HMM_WEIGHTS:
                 hmm_all[w].append(hmm_forward(p, gaps_of(d.epoch_index), trans, class_prior, w))
@@ -228,9 +229,11 @@ def cross_validate(data: list[NightData], channel_set: str, seed: int = 0, num_r
         per_fold.append(fold)
         log(f"  fold subject {s}: {format_metrics('raw', fold['raw'])}  ({time.perf_counter() - t0:.0f} s)")
     y = np.concatenate(y_all)
-    result = {"folds": per_fold, "raw": stage_metrics(y, np.concatenate(raw_all).argmax(1)), "hmm": {}}
+    result = {"folds": per_fold, "raw": stage_metrics(y, np.concatenate(raw_all).argmax(1)), "hmm": {},
+              "held_out": {"raw": dict(zip(night_names, [p.argmax(1).astype(np.int8) for p in raw_all], strict=True))}}
     for w in HMM_WEIGHTS:
         result["hmm"][str(w)] = stage_metrics(y, np.concatenate(hmm_all[w]).argmax(1))
+        result["held_out"][str(w)] = dict(zip(night_names, [p.argmax(1).astype(np.int8) for p in hmm_all[w]], strict=True))
     return result
 
 
@@ -293,6 +296,8 @@ def run_training(data_dir: str | Path, channel_set: str = "fpz", seed: int = 0, 
         "credit": CREDIT,
     }
     model = booster_to_model(booster, names, channels, prior, trans, class_prior, hmm_weight, meta, ref)
+    if cv is not None:  # held-out CV stages per night, so `evaluate` can show honest per-night figures
+        model.cv_stages = cv["held_out"][str(hmm_weight) if use_hmm else "raw"]
     out = Path(output) if output else MODELS_DIR / MODEL_NAMES[channel_set]
     npz, js = model.save(out)
     # the exported arrays must reproduce LightGBM exactly

@@ -133,6 +133,11 @@ class StagingModel:
         Exponent on the scaled emission in the HMM forward pass (0 = ignore classifier).
     meta : dict
         The JSON metadata.
+    reference_features, reference_proba : ndarray, optional
+        Rows of training features and the training library's probabilities for them (tests).
+    cv_stages : dict[str, ndarray]
+        Per training night, the stages predicted while that night's subject was held out in
+        cross-validation (so ``dreamband evaluate`` can show honest per-night figures).
     """
 
     trees: dict[str, np.ndarray]
@@ -147,6 +152,7 @@ class StagingModel:
     meta: dict = field(default_factory=dict)
     reference_features: np.ndarray | None = None
     reference_proba: np.ndarray | None = None
+    cv_stages: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def n_features(self) -> int:
@@ -208,6 +214,7 @@ class StagingModel:
             meta=meta,
             reference_features=arrays.get("reference_features"),
             reference_proba=arrays.get("reference_proba"),
+            cv_stages={k.removeprefix("cv_stages__"): v for k, v in arrays.items() if k.startswith("cv_stages__")},
         )
         model._validate()
         return model
@@ -229,6 +236,8 @@ class StagingModel:
                       class_prior=self.class_prior)
         if self.reference_features is not None and self.reference_proba is not None:
             arrays.update(reference_features=self.reference_features, reference_proba=self.reference_proba)
+        for night, stages in self.cv_stages.items():
+            arrays[f"cv_stages__{night}"] = np.asarray(stages, dtype=np.int8)
         npz = stem.with_suffix(".npz")
         np.savez_compressed(npz, **arrays)
         meta = dict(self.meta)
