@@ -12,6 +12,7 @@ import pytest
 
 from dreamband.cli import main
 from dreamband.recordings.sleepedf import dreams_hypnogram_30s, load_sleepedf_features
+from dreamband.session.offline import stage_signal, stage_signal_batch
 from dreamband.session.training import metrics_from_confusion, run_training, stage_metrics
 from dreamband.signal.model import StagingModel
 
@@ -118,3 +119,26 @@ def test_stage_errors(tmp_path: Path) -> None:
 def test_sleepedf_loader_errors(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="sleep-edf"):
         load_sleepedf_features(tmp_path)
+
+
+@pytest.mark.parametrize("use_hmm", [None, True])
+def test_batch_path_equals_live_path(use_hmm: bool | None) -> None:
+    """The offline batch path gives exactly what the live, chunk-by-chunk path gives."""
+    sfreq = 200.0
+    rng = np.random.default_rng(4)
+    t = np.arange(int(sfreq * 30 * 14)) / sfreq
+    slow = 1.0 + 0.9 * np.sin(2 * np.pi * t / 240.0)
+    x = np.vstack([20 * rng.standard_normal(t.size) + 40 * slow * np.sin(2 * np.pi * 1.2 * t),
+                   15 * rng.standard_normal(t.size) + 10 * np.sin(2 * np.pi * 10 * t)])
+    x[0, int(sfreq * 95) : int(sfreq * 130)] = np.nan  # lost: epoch 3 unstaged, 4 partly lost
+    x[1, int(sfreq * 200) : int(sfreq * 300)] = 1.0  # flat second channel
+    live = stage_signal(x, sfreq, ["Fpz", "Pz"], use_hmm=use_hmm)
+    batch = stage_signal_batch(x, sfreq, ["Fpz", "Pz"], use_hmm=use_hmm)
+    assert len(live) == len(batch) == 14
+    assert [s.result.stage for s in live] == [s.result.stage for s in batch]
+    assert sum(s.result.stage == -1 for s in live) >= 3
+    for a, b in zip(live, batch, strict=True):
+        np.testing.assert_allclose(a.result.probabilities, b.result.probabilities, rtol=0, atol=1e-12)
+        assert a.result.reasons == b.result.reasons and a.quality.status == b.quality.status
+        np.testing.assert_array_equal(a.epoch.staging_v, b.epoch.staging_v)
+        assert a.result.features == b.result.features

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dreamband.signal.quality import assess_epoch
+from dreamband.signal.quality import _row_stats, _row_stats_reference, assess_epoch, assess_epochs
 
 
 def _eeg(n: int, sfreq: float, seed: int = 0) -> np.ndarray:
@@ -45,3 +45,20 @@ def test_good_epoch_ok_and_errors() -> None:
         assess_epoch(np.zeros((2, 10)), 100.0, ["a"])
     with pytest.raises(ValueError, match="n_channels"):
         assess_epoch(np.zeros(10), 100.0)
+
+
+def test_row_stats_kernel_equals_reference_and_batch_equals_single() -> None:
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((6, 1000)) * 30
+    x[1, ::7] = np.nan
+    x[2] = np.nan
+    x[3, :500] = 187500.0
+    x[4] = np.clip(x[4], -20, 20)
+    out = np.empty((6, 7))
+    _row_stats(x, 187000.0, out)
+    np.testing.assert_allclose(out, _row_stats_reference(x, 187000.0), rtol=1e-12, atol=1e-9)
+    ep = x.reshape(3, 2, 1000)
+    many = assess_epochs(ep, 100.0, ["a", "b"])
+    for e in range(3):
+        one = assess_epoch(ep[e], 100.0, ["a", "b"])
+        assert one.status == many[e].status and one.reasons == many[e].reasons and one.ok == many[e].ok

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
+from numba import njit
 
 STATUSES: tuple[str, ...] = ("good", "noisy", "line-noise", "clipped", "huge", "off-head", "railed", "flat", "lost")
 #: statuses an epoch can still be staged with
@@ -78,47 +79,170 @@ def _line_tables(n: int, sfreq: float) -> tuple[np.ndarray, np.ndarray, tuple[np
     return np.hanning(n), total_band, lines
 
 
-def _line_fraction(x: np.ndarray, sfreq: float) -> float:
-    """Share of the 1-70 Hz power that sits within ±1 Hz of 50 or 60 Hz."""
+def _line_fraction(x: np.ndarray, sfreq: float) -> np.ndarray:
+    """Share of the 1-70 Hz power within ±1 Hz of 50 or 60 Hz, per row of ``x`` (m, n) (NaN below ~104 Hz)."""
     if sfreq < 2 * 52.0:
-        return float("nan")
-    win, total_band, lines = _line_tables(x.size, float(sfreq))
-    spec = np.abs(np.fft.rfft((x - np.mean(x)) * win)) ** 2
-    total = float(np.sum(spec[total_band]))
-    if total <= 0:
-        return 0.0
-    line = max((float(np.sum(spec[m])) for m in lines), default=0.0)
-    return line / total
+        return np.full(x.shape[0], np.nan)
+    win, total_band, lines = _line_tables(x.shape[1], float(sfreq))
+    spec = np.abs(np.fft.rfft((x - x.mean(axis=1, keepdims=True)) * win, axis=1)) ** 2
+    total = spec[:, total_band].sum(axis=1)
+    line = np.zeros(x.shape[0])
+    for m in lines:
+        line = np.maximum(line, spec[:, m].sum(axis=1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(total > 0, line / np.where(total > 0, total, 1.0), 0.0)
 
 
-def _channel_status(x: np.ndarray, sfreq: float, th: QualityThresholds) -> tuple[str, str, float]:
-    finite = np.isfinite(x)
-    nan_frac = 1.0 - float(np.mean(finite)) if x.size else 1.0
+@njit(cache=True)
+def _row_stats(x: np.ndarray, rail_uv: float, out: np.ndarray) -> None:
+    """Per row of ``x`` (m, n): n_finite, mean, std, max, min, rail fraction, at-extreme fraction."""
+    m, n = x.shape
+    for r in range(m):
+        cnt = 0
+        s = 0.0
+        hi = -np.inf
+        lo = np.inf
+        rail = 0
+        for i in range(n):
+            v = x[r, i]
+            if np.isfinite(v):
+                cnt += 1
+                s += v
+                if v > hi:
+                    hi = v
+                if v < lo:
+                    lo = v
+                if abs(v) >= rail_uv:
+                    rail += 1
+        c = max(cnt, 1)
+        mean = s / c
+        ss = 0.0
+        ext = 0
+        for i in range(n):
+            v = x[r, i]
+            if np.isfinite(v):
+                d = v - mean
+                ss += d * d
+                if v == hi or v == lo:
+                    ext += 1
+        out[r, 0] = cnt
+        out[r, 1] = mean
+        out[r, 2] = np.sqrt(ss / c)
+        out[r, 3] = hi
+        out[r, 4] = lo
+        out[r, 5] = rail / c
+        out[r, 6] = ext / c
+
+
+def _row_stats_reference(x: np.ndarray, rail_uv: float) -> np.ndarray:
+    """NumPy reference of :func:`_row_stats` (shape (m, 7))."""
+    out = np.empty((x.shape[0], 7))
+    for r, row in enumerate(x):
+        v = row[np.isfinite(row)]
+        c = max(v.size, 1)
+        hi = v.max() if v.size else -np.inf
+        lo = v.min() if v.size else np.inf
+        out[r] = (v.size, v.sum() / c, np.sqrt(np.sum((v - v.sum() / c) ** 2) / c), hi, lo,
+                  np.sum(np.abs(v) >= rail_uv) / c, np.sum((v == hi) | (v == lo)) / c)
+    return out
+
+
+def _channel_stats(x: np.ndarray, sfreq: float, th: QualityThresholds) -> dict[str, np.ndarray]:
+    """Per-row statistics of ``x`` (m, n) in µV (NaN = lost): one Numba pass + one batched FFT."""
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    st = np.empty((x.shape[0], 7))
+    _row_stats(x, float(th.rail_uv), st)
+    n_fin = st[:, 0]
+    z = np.where(np.isfinite(x), x, 0.0)
+    return {"n_finite": n_fin, "nan_frac": 1.0 - n_fin / max(x.shape[1], 1), "std": st[:, 2], "hi": st[:, 3],
+            "lo": st[:, 4], "rail_frac": st[:, 5], "at_extreme": st[:, 6], "line_frac": _line_fraction(z, sfreq)}
+
+
+def warmup_quality() -> None:
+    """Compile the quality kernel."""
+    _row_stats(np.zeros((1, 4)), 1.0, np.empty((1, 7)))
+
+
+def _decide(st: dict[str, np.ndarray], r: int, th: QualityThresholds) -> tuple[str, str, float]:
+    """Status, reason and line fraction of row ``r`` of :func:`_channel_stats`."""
+    nan_frac = float(st["nan_frac"][r])
     if nan_frac > th.max_nan_fraction:
         return "lost", f"{nan_frac:.0%} of the samples were lost", float("nan")
-    v = x[finite]
-    if v.size < 2:
+    if st["n_finite"][r] < 2:
         return "lost", "no samples", float("nan")
-    absmax = float(np.max(np.abs(v)))
-    if np.mean(np.abs(v) >= th.rail_uv) >= th.railed_fraction:
+    if st["rail_frac"][r] >= th.railed_fraction:
         return "railed", f"the amplifier is at its rail (|x| >= {th.rail_uv:.0f} µV)", float("nan")
-    std = float(np.std(v))
+    std = float(st["std"][r])
     if std < th.flat_std_uv:
         return "flat", f"flat signal (SD {std:.2f} µV < {th.flat_std_uv} µV): electrode disconnected?", float("nan")
-    lf = _line_fraction(np.where(finite, x, 0.0), sfreq)
+    lf = float(st["line_frac"][r])
     if np.isfinite(lf) and lf >= th.line_fraction_off_head:
         return "off-head", f"mains hum is {lf:.0%} of the power: electrode off the head?", lf
-    ptp = float(np.max(v) - np.min(v))
+    hi, lo = float(st["hi"][r]), float(st["lo"][r])
+    ptp = hi - lo
     if std > th.huge_std_uv or ptp > th.huge_ptp_uv:
         return "huge", f"amplitude far beyond EEG (SD {std:.0f} µV, peak-to-peak {ptp:.0f} µV)", lf
-    at_extreme = float(np.mean((v == np.max(v)) | (v == np.min(v))))
-    if at_extreme >= th.clipped_fraction and absmax > 10 * th.flat_std_uv:
+    at_extreme = float(st["at_extreme"][r])
+    if at_extreme >= th.clipped_fraction and max(abs(hi), abs(lo)) > 10 * th.flat_std_uv:
         return "clipped", f"{at_extreme:.1%} of the samples sit at the min/max (clipped)", lf
     if np.isfinite(lf) and lf >= th.line_fraction_noisy:
         return "line-noise", f"strong 50/60 Hz line noise ({lf:.0%} of the power)", lf
     if ptp > th.noisy_ptp_uv:
         return "noisy", f"artefact burst (peak-to-peak {ptp:.0f} µV)", lf
     return "good", "", lf
+
+
+def _check_args(sfreq: float, n_ch: int, channel_names: Sequence[str] | None) -> list[str]:
+    if not np.isfinite(sfreq) or sfreq <= 0:
+        raise ValueError(f"sfreq must be a positive number of Hz, got {sfreq!r}.")
+    names = list(channel_names) if channel_names is not None else [f"ch{i}" for i in range(n_ch)]
+    if len(names) != n_ch:
+        raise ValueError(f"{len(names)} channel names for {n_ch} channels.")
+    return names
+
+
+def assess_epochs(
+    data_uv: np.ndarray,
+    sfreq: float,
+    channel_names: Sequence[str] | None = None,
+    thresholds: QualityThresholds | None = None,
+) -> list[EpochQuality]:
+    """Assess many epochs at once (vectorised; same answers as :func:`assess_epoch` per epoch).
+
+    Parameters
+    ----------
+    data_uv : ndarray, shape (n_epochs, n_channels, n_samples)
+        Microvolts at ``sfreq`` (NaN = lost sample).
+    sfreq : float
+    channel_names : sequence of str, optional
+    thresholds : QualityThresholds, optional
+
+    Returns
+    -------
+    list of EpochQuality, one per epoch
+    """
+    data_uv = np.asarray(data_uv, dtype=np.float64)
+    if data_uv.ndim != 3:
+        raise ValueError(f"data_uv must have shape (n_epochs, n_channels, n_samples), got {data_uv.shape}.")
+    n_ep, n_ch, n = data_uv.shape
+    names = _check_args(sfreq, n_ch, channel_names)
+    th = thresholds or QualityThresholds()
+    stats = _channel_stats(data_uv.reshape(n_ep * n_ch, n), float(sfreq), th)
+    out = []
+    for e in range(n_ep):
+        status: dict[str, str] = {}
+        reasons: list[str] = []
+        usable = np.zeros(n_ch, dtype=bool)
+        lfs = np.full(n_ch, np.nan)
+        for i, name in enumerate(names):
+            st, why, lf = _decide(stats, e * n_ch + i, th)
+            status[name] = st
+            usable[i] = st in STAGEABLE
+            lfs[i] = lf
+            if st != "good":
+                reasons.append(f"{name}: {st}: {why}")
+        out.append(EpochQuality(bool(np.all(usable)), status, tuple(reasons), usable, lfs))
+    return out
 
 
 def assess_epoch(
@@ -146,21 +270,4 @@ def assess_epoch(
     data_uv = np.asarray(data_uv, dtype=np.float64)
     if data_uv.ndim != 2:
         raise ValueError(f"data_uv must have shape (n_channels, n_samples), got {data_uv.shape}.")
-    if not np.isfinite(sfreq) or sfreq <= 0:
-        raise ValueError(f"sfreq must be a positive number of Hz, got {sfreq!r}.")
-    names = list(channel_names) if channel_names is not None else [f"ch{i}" for i in range(data_uv.shape[0])]
-    if len(names) != data_uv.shape[0]:
-        raise ValueError(f"{len(names)} channel names for {data_uv.shape[0]} channels.")
-    th = thresholds or QualityThresholds()
-    status: dict[str, str] = {}
-    reasons: list[str] = []
-    usable = np.zeros(len(names), dtype=bool)
-    lfs = np.full(len(names), np.nan)
-    for i, name in enumerate(names):
-        st, why, lf = _channel_status(data_uv[i], float(sfreq), th)
-        status[name] = st
-        usable[i] = st in STAGEABLE
-        lfs[i] = lf
-        if st != "good":
-            reasons.append(f"{name}: {st}: {why}")
-    return EpochQuality(bool(np.all(usable)), status, tuple(reasons), usable, lfs)
+    return assess_epochs(data_uv[None], sfreq, channel_names, thresholds)[0]

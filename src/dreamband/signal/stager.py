@@ -20,7 +20,7 @@ from dreamband.signal.features import (
 )
 from dreamband.signal.hmm import hmm_forward_step
 from dreamband.signal.model import StagingModel
-from dreamband.signal.quality import EpochQuality
+from dreamband.signal.quality import EpochQuality, warmup_quality
 from dreamband.signal.stages import N_STAGES, UNSTAGED
 
 #: shipped model per number of staging channels
@@ -63,10 +63,38 @@ class StageResult:
     raw_probabilities: np.ndarray = field(default_factory=lambda: np.full(N_STAGES, np.nan))
 
 
+def screen_epoch(staging_v: np.ndarray, quality: EpochQuality | None, channels: list[str]) -> tuple[list[str], bool]:
+    """Why an epoch cannot be staged (empty list: it can), and whether its quality was ok.
+
+    Parameters
+    ----------
+    staging_v : ndarray, shape (n_channels, 3000)
+        Volts at 100 Hz.
+    quality : EpochQuality or None
+    channels : list of str
+        Labels used in the reasons.
+    """
+    reasons: list[str] = []
+    quality_ok = True
+    if quality is not None and not quality.ok:
+        quality_ok = False
+        reasons.extend(quality.reasons or ("signal quality too poor to stage",))
+    if not np.all(np.isfinite(staging_v)):
+        return [*reasons, "the epoch contains lost (NaN) samples"], quality_ok
+    rms = np.sqrt(np.mean((staging_v - staging_v.mean(axis=1, keepdims=True)) ** 2, axis=1))
+    for c in range(staging_v.shape[0]):
+        if rms[c] < MIN_RMS_V:
+            reasons.append(f"{channels[c]}: no signal (RMS {rms[c] * 1e6:.2f} µV)")
+        elif rms[c] > MAX_RMS_V:
+            reasons.append(f"{channels[c]}: amplitude not EEG (RMS {rms[c] * 1e6:.0f} µV)")
+    return reasons, quality_ok
+
+
 def warmup() -> None:
     """Compile every staging kernel (features, context, trees, HMM) so the first epoch is fast."""
     warmup_features()
     warmup_context()
+    warmup_quality()
     hmm_forward_step(np.full(N_STAGES, 0.2), np.eye(N_STAGES), np.full(N_STAGES, 0.2), np.full(N_STAGES, 0.2), 1.0)
 
 
@@ -152,22 +180,12 @@ class Stager:
         if index <= self._last_staged or index < 0:
             raise ValueError(f"epoch_index must increase: got {index} after {self._last_staged}.")
         self._next_index = index + 1
-        reasons: list[str] = []
-        quality_ok = True
-        if quality is not None and not quality.ok:
-            quality_ok = False
-            reasons.extend(quality.reasons or ("signal quality too poor to stage",))
+        reasons, quality_ok = screen_epoch(x, quality, self.model.channels)
         if not np.all(np.isfinite(x)):
-            return self._unstaged(index, reasons + ["the epoch contains lost (NaN) samples"], {}, quality_ok)
+            return self._unstaged(index, reasons, {}, quality_ok)
         base = base_features_many(x)  # (n_ch, 9)
         feats = dict(zip(self._feature_keys, base.ravel().tolist(), strict=True))
-        rms = np.sqrt(np.mean((x - x.mean(axis=1, keepdims=True)) ** 2, axis=1))
-        for c in range(self.n_channels):
-            if rms[c] < MIN_RMS_V:
-                reasons.append(f"{self.model.channels[c]}: no signal (RMS {rms[c] * 1e6:.2f} µV)")
-            elif rms[c] > MAX_RMS_V:
-                reasons.append(f"{self.model.channels[c]}: amplitude not EEG (RMS {rms[c] * 1e6:.0f} µV)")
-        if not quality_ok or reasons:
+        if reasons:
             return self._unstaged(index, reasons, feats, quality_ok)
         return self._stage_base(index, base.ravel(), feats)
 
