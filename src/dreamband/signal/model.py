@@ -39,13 +39,15 @@ def _predict_raw(x: np.ndarray, split_feature: np.ndarray, threshold: np.ndarray
     n = x.shape[0]
     n_trees = node_offset.shape[0] - 1
     raw = np.zeros((n, n_class))
-    for r in range(n):
-        for t in range(n_trees):
-            n0 = node_offset[t]
-            l0 = leaf_offset[t]
-            if node_offset[t + 1] == n0:  # a single-leaf tree
-                raw[r, t % n_class] += leaf_value[l0]
-                continue
+    for t in range(n_trees):  # trees outer: one tree's nodes stay in cache across rows
+        n0 = node_offset[t]
+        l0 = leaf_offset[t]
+        k = t % n_class
+        if node_offset[t + 1] == n0:  # a single-leaf tree
+            for r in range(n):
+                raw[r, k] += leaf_value[l0]
+            continue
+        for r in range(n):
             node = 0
             while node >= 0:
                 g = n0 + node
@@ -59,7 +61,7 @@ def _predict_raw(x: np.ndarray, split_feature: np.ndarray, threshold: np.ndarray
                     node = left[g]
                 else:
                     node = right[g]
-            raw[r, t % n_class] += leaf_value[l0 + (~node)]
+            raw[r, k] += leaf_value[l0 + (~node)]
     return raw
 
 
