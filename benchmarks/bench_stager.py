@@ -98,6 +98,15 @@ def bench_dreams(folder: Path) -> None:
         for who in ("yasa", "ours"):
             if res[who][0] is None:
                 print(f"    {who}: {res[who][1]}")
+    both = [i for i, (_, res) in enumerate(rows) if res["yasa"][0] is not None and res["ours"][0] is not None]
+    if both and len(both) < len(rows):
+        ys = np.concatenate([rows[i][0].stages_30s[: len(ours_stage(rows[i][0].data_uv, rows[i][0].sfreq, "c"))]
+                             for i in both])
+        ps = np.concatenate([ours_stage(rows[i][0].data_uv, rows[i][0].sfreq, "c")[: len(rows[i][0].stages_30s)]
+                             for i in both])
+        m = stage_metrics(ys, ps)
+        print(f"pooled ours on YASA's {len(both)} excerpts: accuracy={m['accuracy']:.3f} kappa={m['kappa']:.3f} "
+              f"macro_f1={m['macro_f1']:.3f} (n={m['n']})")
     for who in ("yasa", "ours"):
         if pooled[who][0]:
             m = stage_metrics(np.concatenate(pooled[who][0]), np.concatenate(pooled[who][1]))
