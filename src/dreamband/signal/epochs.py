@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from fractions import Fraction
-from functools import lru_cache
 
 import numpy as np
-from scipy import signal as sps
+
+from dreamband.signal.resample import rational_factors, resample_poly_rows
 
 
 @dataclass(frozen=True)
@@ -22,8 +22,9 @@ class Epoch:
         Session time of the epoch's first sample, seconds.
     data_uv : ndarray, shape (n_channels, n_native)
         The samples at the native rate, microvolts (NaN where samples were lost).
-    staging_v : ndarray, shape (n_channels, 3000)
-        The same 30 s resampled to 100 Hz, in volts (lost samples interpolated linearly).
+    staging_v : ndarray, shape (n_staging_rows, 3000)
+        The same 30 s resampled to 100 Hz, in volts (lost samples interpolated linearly), for the
+        buffer's ``staging_rows`` (all channels by default), in that order.
     sfreq : float
         Native sampling rate, Hz.
     """
@@ -54,17 +55,11 @@ def _fill_nans(x: np.ndarray) -> np.ndarray:
     return x
 
 
-@lru_cache(maxsize=32)
-def _antialias_fir(up: int, down: int) -> np.ndarray:
-    """The low-pass FIR ``resample_poly`` designs by default (cached: same output, no redesign per epoch)."""
-    max_rate = max(up, down)
-    h = sps.firwin(2 * 10 * max_rate + 1, 1.0 / max_rate, window=("kaiser", 5.0))
-    h.flags.writeable = False
-    return h
-
-
 def resample_to_staging(data_uv: np.ndarray, sfreq: float, staging_sfreq: float = 100.0) -> np.ndarray:
     """Resample an epoch (n_ch, n) in µV at ``sfreq`` to volts at ``staging_sfreq`` (polyphase).
+
+    The Numba :func:`~dreamband.signal.resample.resample_poly_rows`, equal to
+    ``scipy.signal.resample_poly`` with its default filter.
 
     Parameters
     ----------
@@ -78,16 +73,15 @@ def resample_to_staging(data_uv: np.ndarray, sfreq: float, staging_sfreq: float 
     ndarray, shape (n_channels, round(n_samples * staging_sfreq / sfreq)), volts.
     """
     data_uv = np.asarray(data_uv, dtype=np.float64)
-    frac = Fraction(float(staging_sfreq) / float(sfreq)).limit_denominator(1000)
+    up, down = rational_factors(sfreq, staging_sfreq)
     x = _fill_nans(data_uv)
     n_out = int(round(x.shape[1] * float(staging_sfreq) / float(sfreq)))
-    if frac == 1:
-        y = x.copy()
-    else:
-        y = sps.resample_poly(x, frac.numerator, frac.denominator, axis=1,
-                              window=_antialias_fir(frac.numerator, frac.denominator))
+    y = x.copy() if up == down == 1 else resample_poly_rows(x, up, down)
     if y.shape[1] < n_out:
         y = np.pad(y, ((0, 0), (0, n_out - y.shape[1])), mode="edge")
+    if y.shape[1] == n_out:
+        y *= 1e-6  # y is our own array here
+        return y
     return y[:, :n_out] * 1e-6
 
 
@@ -104,6 +98,9 @@ class EpochBuffer:
         Epoch length, seconds.
     staging_sfreq : float
         Rate of :attr:`Epoch.staging_v`, Hz (the staging features need 100).
+    staging_rows : sequence of int, optional
+        Rows resampled into :attr:`Epoch.staging_v`, in this order (default: all). Give the
+        staging channels only when the others are not staged: resampling is most of the work.
 
     Notes
     -----
@@ -111,7 +108,8 @@ class EpochBuffer:
     so non-integer samples-per-epoch never drift.
     """
 
-    def __init__(self, sfreq: float, n_channels: int, epoch_s: float = 30.0, staging_sfreq: float = 100.0) -> None:
+    def __init__(self, sfreq: float, n_channels: int, epoch_s: float = 30.0, staging_sfreq: float = 100.0,
+                 staging_rows: Sequence[int] | None = None) -> None:
         if not np.isfinite(sfreq) or sfreq <= 0:
             raise ValueError(f"sfreq must be a positive number of Hz, got {sfreq!r}.")
         if int(n_channels) < 1:
@@ -124,6 +122,13 @@ class EpochBuffer:
         self.n_channels = int(n_channels)
         self.epoch_s = float(epoch_s)
         self.staging_sfreq = float(staging_sfreq)
+        if staging_rows is None:
+            self.staging_rows: list[int] | None = None
+        else:
+            rows = [int(r) for r in staging_rows]
+            if not rows or any(r < 0 or r >= self.n_channels for r in rows):
+                raise ValueError(f"staging_rows must be row numbers in 0..{self.n_channels - 1}, got {list(staging_rows)!r}.")
+            self.staging_rows = rows
         self._pending: list[np.ndarray] = []
         self._n_pending = 0
         self._next_index = 0
@@ -178,7 +183,8 @@ class EpochBuffer:
             start = self._bound(self._next_index)
             n = end - start
             seg = buf[:, pos : pos + n]
-            staging = resample_to_staging(seg, self.sfreq, self.staging_sfreq)
+            rows = seg if self.staging_rows is None else seg[self.staging_rows]
+            staging = resample_to_staging(rows, self.sfreq, self.staging_sfreq)
             n_stage = int(round(self.epoch_s * self.staging_sfreq))
             if staging.shape[1] != n_stage:  # non-integer rates: stretch by one sample at most
                 staging = np.pad(staging, ((0, 0), (0, max(0, n_stage - staging.shape[1]))), mode="edge")[:, :n_stage]

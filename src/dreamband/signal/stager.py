@@ -21,6 +21,7 @@ from dreamband.signal.features import (
 from dreamband.signal.hmm import hmm_forward_step
 from dreamband.signal.model import StagingModel
 from dreamband.signal.quality import EpochQuality, warmup_quality
+from dreamband.signal.resample import warmup_resample
 from dreamband.signal.stages import N_STAGES, UNSTAGED
 
 #: shipped model per number of staging channels
@@ -91,7 +92,8 @@ def screen_epoch(staging_v: np.ndarray, quality: EpochQuality | None, channels: 
 
 
 def warmup() -> None:
-    """Compile every staging kernel (features, context, trees, HMM) so the first epoch is fast."""
+    """Compile every staging kernel (resampling, features, context, trees, HMM) so the first epoch is fast."""
+    warmup_resample()
     warmup_features()
     warmup_context()
     warmup_quality()
