@@ -122,7 +122,11 @@ class HeadlessPrinter:
           f"persistent sleep onset: {'-' if pso is None else hms(pso) + ' (' + self.clock(pso) + ')'}")
         mins = state["minutes"]
         p("  minutes: " + "  ".join(f"{k} {v:.1f}" for k, v in mins.items()))
-        p(f"  REM periods: {state['rem_count']}")
+        # The live rule ends a REM period after one non-REM epoch, so REM-end triggers come at
+        # once; the morning report (AASM-style) merges REM less than 15 min apart, and so counts
+        # fewer, longer periods.
+        p(f"  REM periods: {state['rem_count']} (live rule: more than one non-REM epoch ends a period; "
+          "`dreamband report` merges REM less than 15 min apart)")
         for i, r in enumerate(state["rem_periods"], 1):
             p(f"    {i}. {hms(r['start'])}-{hms(r['end'])} ({self.clock(r['start'])}-{self.clock(r['end'])}), "
               f"{r['duration_min']:.1f} min, {r['rem_min']:.1f} min of REM")
