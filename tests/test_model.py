@@ -70,3 +70,24 @@ def test_load_errors(tmp_path) -> None:
     m = StagingModel.load()
     with pytest.raises(ValueError, match="features of shape"):
         m.predict_proba(np.zeros((2, m.n_features + 1)))
+
+
+@pytest.mark.parametrize("name", ["stager_fpz", "stager_fpz_pz"])
+def test_batch_kernel_equals_tree_walk(name: str) -> None:
+    """The QuickScorer batch kernel gives the tree walk's raw scores exactly (same sums, same order)."""
+    from dreamband.signal.model import BATCH_MIN_ROWS, _predict_raw
+
+    m = StagingModel.load(name)
+    rng = np.random.default_rng(7)
+    X = m.reference_features[rng.integers(0, len(m.reference_features), 700)].copy()
+    X += rng.standard_normal(X.shape) * 0.05 * np.nanstd(X, axis=0)
+    X[rng.random(X.shape) < 0.03] = np.nan  # NaN takes each node's missing-value branch
+    X[:3] = np.nan
+    assert m._bitvector_tables()[3]  # the shipped models take the batch kernel
+    t = m.trees
+    walk = _predict_raw(X, t["split_feature"], t["threshold"], t["left"], t["right"], t["default_left"],
+                        t["missing_type"], t["leaf_value"], t["node_offset"], t["leaf_offset"], m.n_class)
+    np.testing.assert_array_equal(m.predict_raw(X), walk)
+    np.testing.assert_allclose(predict_raw_reference(t, X[:40], m.n_class), walk[:40], rtol=0, atol=1e-12)
+    # below BATCH_MIN_ROWS the walk runs; the two paths agree row by row
+    np.testing.assert_array_equal(m.predict_raw(X[: BATCH_MIN_ROWS - 1]), walk[: BATCH_MIN_ROWS - 1])

@@ -10,6 +10,11 @@ type is "NaN", is treated as 0.0 when the missing type is "None", and a zero (or
 the default side when the missing type is "Zero". Children ``>= 0`` are internal nodes of the
 same tree, ``< 0`` are leaves ``~child``. Multiclass: tree ``t`` adds to class ``t % n_class``;
 probabilities are the softmax of the raw scores.
+
+Two Numba kernels give the same sums in the same order: :func:`_predict_raw` walks each tree
+(few rows, the live path), :func:`_predict_raw_bitvector` is QuickScorer (Lucchese et al.
+2015: per node a bit mask of the leaves its test excludes, evaluated branch-light over a block
+of rows at once; ~5x faster for a night). :func:`predict_raw_reference` is the plain Python walk.
 """
 
 from __future__ import annotations
@@ -65,6 +70,124 @@ def _predict_raw(x: np.ndarray, split_feature: np.ndarray, threshold: np.ndarray
     return raw
 
 
+_ALL_BITS = np.uint64(0xFFFFFFFFFFFFFFFF)
+_DEBRUIJN = np.uint64(0x03F79D71B4CB0A89)
+#: bit position of a single set bit b, looked up at ``(b * _DEBRUIJN) >> 58``
+_DEBRUIJN_POS = np.zeros(64, dtype=np.int64)
+for _i in range(64):
+    _DEBRUIJN_POS[(((1 << _i) * 0x03F79D71B4CB0A89) & 0xFFFFFFFFFFFFFFFF) >> 58] = _i
+_DEBRUIJN_POS.flags.writeable = False
+#: from this many rows on, the batch (QuickScorer) kernel is faster than walking each tree
+BATCH_MIN_ROWS = 32
+
+
+@njit(cache=True)
+def _bitvector_tables(split_feature: np.ndarray, threshold: np.ndarray, left: np.ndarray, right: np.ndarray,
+                      default_left: np.ndarray, missing_type: np.ndarray, leaf_value: np.ndarray,
+                      node_offset: np.ndarray, leaf_offset: np.ndarray
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
+    """QuickScorer tables: per internal node a 64-bit mask clearing the leaves of its left subtree.
+
+    Leaves of each tree are numbered left to right (``leaf_ordered`` holds their values in that
+    order). A sample's leaf is the lowest bit left set after AND-ing the masks of every node
+    whose test sends it right. ``nan_right`` is all ones where a NaN goes right. ``ok`` is False
+    (use the tree walk) for trees of more than 64 leaves or "Zero" missing types.
+    """
+    n_int = split_feature.shape[0]
+    mask = np.zeros(n_int, np.uint64)
+    nan_right = np.zeros(n_int, np.uint64)
+    leaf_ordered = np.zeros(leaf_value.shape[0])
+    ok = True
+    for t in range(node_offset.shape[0] - 1):
+        n0 = node_offset[t]
+        l0 = leaf_offset[t]
+        ni = node_offset[t + 1] - n0
+        nl = leaf_offset[t + 1] - l0
+        if nl > 64:
+            ok = False
+            break
+        if ni == 0:
+            leaf_ordered[l0] = leaf_value[l0]
+            continue
+        leafpos = np.empty(nl, np.int64)
+        order = np.empty(ni, np.int64)
+        lo = np.empty(ni, np.int64)
+        hi = np.empty(ni, np.int64)
+        stack = np.empty(ni + nl + 1, np.int64)
+        stack[0] = 0
+        sp = 1
+        cnt = 0
+        pos = 0
+        while sp > 0:  # pre-order, left first: leaves come left to right
+            sp -= 1
+            nd = stack[sp]
+            if nd < 0:
+                leafpos[~nd] = pos
+                pos += 1
+            else:
+                order[cnt] = nd
+                cnt += 1
+                stack[sp] = right[n0 + nd]
+                stack[sp + 1] = left[n0 + nd]
+                sp += 2
+        for i in range(cnt - 1, -1, -1):  # children before parents
+            nd = order[i]
+            lc = left[n0 + nd]
+            rc = right[n0 + nd]
+            llo = leafpos[~lc] if lc < 0 else lo[lc]
+            lhi = leafpos[~lc] if lc < 0 else hi[lc]
+            lo[nd] = llo
+            hi[nd] = leafpos[~rc] if rc < 0 else hi[rc]
+            width = lhi - llo + 1
+            ones = _ALL_BITS if width >= 64 else (np.uint64(1) << np.uint64(width)) - np.uint64(1)
+            g = n0 + nd
+            mask[g] = ~(ones << np.uint64(llo))
+            mt = missing_type[g]
+            if mt == 1:
+                ok = False
+            if mt == 0:  # NaN is treated as 0.0
+                nan_right[g] = _ALL_BITS if 0.0 > threshold[g] else np.uint64(0)
+            else:
+                nan_right[g] = np.uint64(0) if default_left[g] else _ALL_BITS
+        for j in range(nl):
+            leaf_ordered[l0 + leafpos[j]] = leaf_value[l0 + j]
+    return mask, nan_right, leaf_ordered, ok
+
+
+@njit(cache=True)
+def _predict_raw_bitvector(x_t: np.ndarray, split_feature: np.ndarray, threshold: np.ndarray, nan_right: np.ndarray,
+                           mask: np.ndarray, leaf_ordered: np.ndarray, node_offset: np.ndarray,
+                           leaf_offset: np.ndarray, n_class: int, debruijn_pos: np.ndarray) -> np.ndarray:
+    """QuickScorer: ``x_t`` (n_features, n) feature-major; same sums in the same (tree) order as the walk."""
+    n = x_t.shape[1]
+    block = 512
+    raw = np.zeros((n, n_class))
+    bits = np.empty(block, np.uint64)
+    for rb in range(0, n, block):
+        nb = min(block, n - rb)
+        for t in range(node_offset.shape[0] - 1):
+            k = t % n_class
+            for j in range(nb):
+                bits[j] = _ALL_BITS
+            for g in range(node_offset[t], node_offset[t + 1]):
+                th = threshold[g]
+                m = mask[g]
+                m_nan = m | ~nan_right[g]
+                col = x_t[split_feature[g], rb : rb + nb]
+                for j in range(nb):
+                    v = col[j]
+                    if v > th:
+                        bits[j] &= m
+                    elif v != v:
+                        bits[j] &= m_nan
+            l0 = leaf_offset[t]
+            for j in range(nb):
+                b = bits[j]
+                lowest = b & (~b + np.uint64(1))
+                raw[rb + j, k] += leaf_ordered[l0 + debruijn_pos[(lowest * _DEBRUIJN) >> np.uint64(58)]]
+    return raw
+
+
 @njit(cache=True)
 def _softmax_rows(raw: np.ndarray) -> np.ndarray:
     out = np.empty_like(raw)
@@ -79,6 +202,17 @@ def _softmax_rows(raw: np.ndarray) -> np.ndarray:
         for k in range(raw.shape[1]):
             out[r, k] /= s
     return out
+
+
+def warmup_model() -> None:
+    """Compile both tree kernels on a one-split model."""
+    trees = {"split_feature": np.zeros(1, np.int32), "threshold": np.zeros(1), "left": np.array([-1], np.int32),
+             "right": np.array([-2], np.int32), "default_left": np.ones(1, np.bool_),
+             "missing_type": np.full(1, MISSING_NAN, np.int8), "leaf_value": np.array([0.0, 1.0]),
+             "node_offset": np.array([0, 1], np.int64), "leaf_offset": np.array([0, 2], np.int64)}
+    model = StagingModel(trees, 1, ["f"], ["c"], np.zeros(15), np.ones(15), np.ones((1, 1)), np.ones(1))
+    model.predict_proba(np.zeros((BATCH_MIN_ROWS, 1)))
+    model.predict_proba(np.zeros((1, 1)))
 
 
 def predict_raw_reference(trees: dict[str, np.ndarray], x: np.ndarray, n_class: int) -> np.ndarray:
@@ -155,6 +289,7 @@ class StagingModel:
     reference_features: np.ndarray | None = None
     reference_proba: np.ndarray | None = None
     cv_stages: dict[str, np.ndarray] = field(default_factory=dict)
+    _bitvector: tuple | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def n_features(self) -> int:
@@ -257,9 +392,24 @@ class StagingModel:
         if x.ndim != 2 or x.shape[1] != self.n_features:
             raise ValueError(f"Expected features of shape (n, {self.n_features}), got {np.shape(features)}.")
         t = self.trees
+        if x.shape[0] >= BATCH_MIN_ROWS:
+            tables = self._bitvector_tables()
+            if tables[3]:
+                return _predict_raw_bitvector(np.ascontiguousarray(x.T), t["split_feature"], t["threshold"],
+                                              tables[1], tables[0], tables[2], t["node_offset"], t["leaf_offset"],
+                                              self.n_class, _DEBRUIJN_POS)
         return _predict_raw(np.ascontiguousarray(x), t["split_feature"], t["threshold"], t["left"], t["right"],
                             t["default_left"], t["missing_type"], t["leaf_value"], t["node_offset"],
                             t["leaf_offset"], self.n_class)
+
+    def _bitvector_tables(self) -> tuple:
+        """The QuickScorer tables of these trees (built once per model, ~3 ms)."""
+        if self._bitvector is None:
+            t = self.trees
+            self._bitvector = _bitvector_tables(t["split_feature"], t["threshold"], t["left"], t["right"],
+                                                t["default_left"], t["missing_type"], t["leaf_value"],
+                                                t["node_offset"], t["leaf_offset"])
+        return self._bitvector
 
     def predict_proba(self, features: np.ndarray) -> np.ndarray:
         """Class probabilities (Numba).

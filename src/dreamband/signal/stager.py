@@ -19,7 +19,7 @@ from dreamband.signal.features import (
     warmup_features,
 )
 from dreamband.signal.hmm import hmm_forward_step
-from dreamband.signal.model import StagingModel
+from dreamband.signal.model import StagingModel, warmup_model
 from dreamband.signal.quality import EpochQuality, warmup_quality
 from dreamband.signal.resample import warmup_resample
 from dreamband.signal.stages import N_STAGES, UNSTAGED
@@ -95,6 +95,7 @@ def warmup() -> None:
     """Compile every staging kernel (resampling, features, context, trees, HMM) so the first epoch is fast."""
     warmup_resample()
     warmup_features()
+    warmup_model()
     warmup_context()
     warmup_quality()
     hmm_forward_step(np.full(N_STAGES, 0.2), np.eye(N_STAGES), np.full(N_STAGES, 0.2), np.full(N_STAGES, 0.2), 1.0)
