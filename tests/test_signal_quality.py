@@ -62,3 +62,22 @@ def test_row_stats_kernel_equals_reference_and_batch_equals_single() -> None:
     for e in range(3):
         one = assess_epoch(ep[e], 100.0, ["a", "b"])
         assert one.status == many[e].status and one.reasons == many[e].reasons and one.ok == many[e].ok
+
+
+@pytest.mark.parametrize("sfreq", [250.0, 256.0, 200.0, 125.0, 500.0, 100.0])
+def test_line_fraction_kernel_equals_reference(sfreq: float) -> None:
+    from dreamband.signal.quality import _line_fraction, _line_fraction_reference
+
+    rng = np.random.default_rng(int(sfreq))
+    n = int(30 * sfreq)
+    t = np.arange(n) / sfreq
+    x = rng.standard_normal((6, n)) * 20.0 + 40.0
+    x[1] += 200.0 * np.sin(2 * np.pi * 50.0 * t)  # mains hum
+    x[2] += 80.0 * np.sin(2 * np.pi * 60.0 * t)
+    x[3, 100:400] = np.nan  # lost samples count as 0
+    x[4] = 0.0  # no power at all
+    x[5, ::3] = np.inf
+    got, ref = _line_fraction(x, sfreq), _line_fraction_reference(x, sfreq)
+    np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-15)
+    if sfreq >= 104:
+        assert got[1] > 0.7 and got[2] > 0.25 and got[0] < 0.1 and got[4] == 0.0

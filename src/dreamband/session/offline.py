@@ -80,8 +80,9 @@ def stage_signal_batch(data_uv: np.ndarray, sfreq: float, channel_names: list[st
     """The same result as :func:`stage_signal`, computed for all epochs at once (offline speed).
 
     Every step is the live one applied to all epochs in a batch: per-epoch polyphase resampling
-    (rows of one ``resample_poly`` call), the Numba features of all epochs in one call, the same
-    causal context sequence over the stageable epochs, one tree call, the same HMM forward pass.
+    (rows of one Numba ``resample_poly_rows`` call), quality and screening of all epochs at once,
+    the Numba features of all epochs in one call, the same causal context sequence over the
+    stageable epochs, one tree call (the batch kernel: same sums), the same HMM forward pass.
     Rates without a whole number of samples per epoch fall back to :func:`stage_signal`.
     """
     data_uv = np.asarray(data_uv, dtype=np.float64)
@@ -97,7 +98,7 @@ def stage_signal_batch(data_uv: np.ndarray, sfreq: float, channel_names: list[st
     from dreamband.signal.features import BASE_FEATURE_NAMES, base_features_many
     from dreamband.signal.hmm import hmm_forward
     from dreamband.signal.quality import assess_epochs
-    from dreamband.signal.stager import screen_epoch
+    from dreamband.signal.stager import screen_epochs
 
     stager = Stager(model, n_channels=n_ch, use_hmm=use_hmm)
     spe = int(round(spe))
@@ -112,7 +113,7 @@ def stage_signal_batch(data_uv: np.ndarray, sfreq: float, channel_names: list[st
     if finite.any():
         base[finite] = base_features_many(staging[finite])
     keys = [f"{ch}_{n}" for ch in model.channels for n in BASE_FEATURE_NAMES]
-    screened = [screen_epoch(staging[e], qualities[e], model.channels) for e in range(n_ep)]
+    screened = screen_epochs(staging, qualities, model.channels)
     ok = np.array([not r for r, _ in screened])
     idx = np.flatnonzero(ok)
     proba = np.empty((0, N_STAGES))
@@ -128,7 +129,7 @@ def stage_signal_batch(data_uv: np.ndarray, sfreq: float, channel_names: list[st
     out: list[StagedEpoch] = []
     k = 0
     for e in range(n_ep):
-        ep = Epoch(e, e * spe / float(sfreq), native[e].copy(), staging[e], float(sfreq))
+        ep = Epoch(e, e * spe / float(sfreq), native[e], staging[e], float(sfreq))  # views of our own arrays
         reasons, q_ok = screened[e]
         feats = dict(zip(keys, base[e].ravel().tolist(), strict=True)) if finite[e] else {}
         if ok[e]:

@@ -75,15 +75,46 @@ def screen_epoch(staging_v: np.ndarray, quality: EpochQuality | None, channels: 
     channels : list of str
         Labels used in the reasons.
     """
+    finite = bool(np.all(np.isfinite(staging_v)))
+    rms = _rms(staging_v[None])[0] if finite else None
+    return _screen(finite, rms, quality, channels)
+
+
+def _rms(staging_v: np.ndarray) -> np.ndarray:
+    """RMS about the mean of every (epoch, channel) row of (n_epochs, n_channels, n), volts."""
+    return np.sqrt(np.mean((staging_v - staging_v.mean(axis=-1, keepdims=True)) ** 2, axis=-1))
+
+
+def screen_epochs(staging_v: np.ndarray, qualities: list[EpochQuality | None], channels: list[str]
+                  ) -> list[tuple[list[str], bool]]:
+    """:func:`screen_epoch` of many epochs at once (same answers).
+
+    Parameters
+    ----------
+    staging_v : ndarray, shape (n_epochs, n_channels, 3000)
+    qualities : list of EpochQuality or None, one per epoch
+    channels : list of str
+    """
+    finite = np.isfinite(staging_v).all(axis=(1, 2))
+    rms = np.full(staging_v.shape[:2], np.nan)
+    if finite.any():
+        rms[finite] = _rms(staging_v[finite])
+    return [_screen(bool(finite[e]), rms[e], qualities[e], channels) for e in range(staging_v.shape[0])]
+
+
+def _screen(finite: bool, rms: np.ndarray | None, quality: EpochQuality | None, channels: list[str]
+            ) -> tuple[list[str], bool]:
     reasons: list[str] = []
     quality_ok = True
     if quality is not None and not quality.ok:
         quality_ok = False
         reasons.extend(quality.reasons or ("signal quality too poor to stage",))
-    if not np.all(np.isfinite(staging_v)):
+    if not finite or rms is None:
         return [*reasons, "the epoch contains lost (NaN) samples"], quality_ok
-    rms = np.sqrt(np.mean((staging_v - staging_v.mean(axis=1, keepdims=True)) ** 2, axis=1))
-    for c in range(staging_v.shape[0]):
+    rms_list = rms.tolist()
+    if all(MIN_RMS_V <= v <= MAX_RMS_V for v in rms_list):
+        return reasons, quality_ok
+    for c in range(len(rms_list)):
         if rms[c] < MIN_RMS_V:
             reasons.append(f"{channels[c]}: no signal (RMS {rms[c] * 1e6:.2f} µV)")
         elif rms[c] > MAX_RMS_V:
