@@ -78,3 +78,22 @@ def test_resample_to_staging_interpolates_nans_first() -> None:
     filled[0, 100:110] = np.interp(np.arange(100, 110), [99, 110], [x[0, 99], x[0, 110]])
     np.testing.assert_allclose(resample_to_staging(y, 250.0), resample_poly_reference(filled, 2, 5) * 1e-6,
                                rtol=0, atol=1e-18)
+
+
+def test_screen_epochs_equals_screen_epoch() -> None:
+    from dreamband.signal.quality import assess_epochs
+    from dreamband.signal.stager import screen_epoch, screen_epochs
+
+    rng = np.random.default_rng(11)
+    staging = rng.standard_normal((6, 2, 3000)) * 20e-6
+    staging[1, 0] = 0.0  # no signal
+    staging[2, 1] *= 1000.0  # not EEG
+    staging[3, 0, 5] = np.nan  # lost
+    native = rng.standard_normal((6, 2, 7500)) * 20.0
+    native[4, 1] = 0.0  # flat: quality not ok
+    quals = assess_epochs(native, 250.0, ["a", "b"])
+    got = screen_epochs(staging, [*quals[:5], None], ["a", "b"])
+    want = [screen_epoch(staging[e], [*quals[:5], None][e], ["a", "b"]) for e in range(6)]
+    assert got == want
+    assert got[0] == ([], True) and "no signal" in got[1][0][0] and "not EEG" in got[2][0][0]
+    assert "lost" in got[3][0][-1] and got[4][1] is False

@@ -290,7 +290,9 @@ class SessionEngine:
         self.stager = stager or Stager(model=self.settings.model_path, n_channels=1)
         self.staging_rows = self._staging_rows(self.stager.n_channels)
         self._staging_pos = [self._exg_rows.index(r) for r in self.staging_rows]
-        self._epochs_buf = EpochBuffer(self.sfreq, len(self._exg_rows), epoch_s=self.settings.epoch_s)
+        # only the staging rows are resampled to 100 Hz (staging_v holds them, in stager order)
+        self._epochs_buf = EpochBuffer(self.sfreq, len(self._exg_rows), epoch_s=self.settings.epoch_s,
+                                       staging_rows=self._staging_pos)
         emg = [i for i, t in enumerate(types) if t == "emg"]
         accel = [i for i, t in enumerate(types) if t == "accel"]
         det_rows = sorted(set(self._eeg_rows + emg))
@@ -649,7 +651,7 @@ class SessionEngine:
             if name in self._eeg_names:
                 self.night.update_quality(name, status, t, self._eeg_names)
         sq = q.subset(self._staging_pos, self._exg_names)
-        res = self.stager.stage(ep.staging_v[self._staging_pos], sq, epoch_index=ep.index)
+        res = self.stager.stage(ep.staging_v, sq, epoch_index=ep.index)
         ev = EpochStaged(
             time=t, epoch_index=int(ep.index), onset=float(ep.onset_s), stage=int(res.stage),
             probabilities=tuple(float(p) for p in res.probabilities), confidence=float(res.confidence),
