@@ -67,3 +67,15 @@ def test_real_dreams_and_yasa_match_reference(shared_datasets: Path) -> None:
         v = resample_to_staging(eog[:, k * 7680 : (k + 1) * 7680], 256.0)
         for c in range(2):
             np.testing.assert_allclose(base_features(v[c]), base_features_reference(v[c]), rtol=0, atol=1e-9)
+
+
+def test_many_chunks_equal_single_epochs_and_reference() -> None:
+    """Over several FFT chunks each epoch's features are exactly its single-epoch features (live == batch)."""
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((150, 3000)) * 2e-5 + 1e-5 * np.sin(np.arange(3000) * 0.3)
+    x[17, 5] = np.nan  # NaN in gives NaN features, the others untouched
+    many = base_features_many(x)
+    for e in (0, 1, 63, 64, 65, 100, 149):
+        np.testing.assert_array_equal(many[e], base_features(x[e]))
+        np.testing.assert_allclose(many[e], base_features_reference(x[e]), rtol=0, atol=1e-9)
+    assert np.all(np.isnan(many[17])) and np.all(np.isfinite(np.delete(many, 17, axis=0)))
