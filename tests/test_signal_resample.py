@@ -97,3 +97,14 @@ def test_screen_epochs_equals_screen_epoch() -> None:
     assert got == want
     assert got[0] == ([], True) and "no signal" in got[1][0][0] and "not EEG" in got[2][0][0]
     assert "lost" in got[3][0][-1] and got[4][1] is False
+
+
+def test_all_finite_kernel_equals_numpy() -> None:
+    from dreamband.signal.epochs import _all_finite
+
+    x = np.random.default_rng(2).standard_normal((3, 500))
+    assert _all_finite(x) == bool(np.isfinite(x).all()) is True
+    for bad in (np.nan, np.inf, -np.inf):
+        y = x.copy()
+        y[2, 499] = bad
+        assert _all_finite(y) == bool(np.isfinite(y).all()) is False

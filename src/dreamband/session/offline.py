@@ -75,6 +75,10 @@ def stage_signal(data_uv: np.ndarray, sfreq: float, channel_names: list[str], mo
     return out
 
 
+#: epoch rows (epochs x channels) resampled, assessed and featurised together in the batch path
+_BATCH_EPOCHS = 32
+
+
 def stage_signal_batch(data_uv: np.ndarray, sfreq: float, channel_names: list[str], model: StagingModel | None = None,
                        use_hmm: bool | None = None) -> list[StagedEpoch]:
     """The same result as :func:`stage_signal`, computed for all epochs at once (offline speed).
@@ -106,12 +110,20 @@ def stage_signal_batch(data_uv: np.ndarray, sfreq: float, channel_names: list[st
     if n_ep == 0:
         return []
     native = np.ascontiguousarray(data_uv[:, : n_ep * spe].reshape(n_ch, n_ep, spe).transpose(1, 0, 2))
-    staging = resample_to_staging(native.reshape(n_ep * n_ch, spe), sfreq).reshape(n_ep, n_ch, -1)
-    qualities = assess_epochs(native, sfreq, channel_names)
-    finite = np.isfinite(staging).all(axis=(1, 2))
+    staging = np.empty((n_ep, n_ch, 3000))
     base = np.full((n_ep, n_ch, 9), np.nan)
-    if finite.any():
-        base[finite] = base_features_many(staging[finite])
+    qualities = []
+    finite = np.zeros(n_ep, dtype=bool)
+    step = max(1, _BATCH_EPOCHS // n_ch)
+    for c0 in range(0, n_ep, step):  # a few epochs at a time: each pass finds them in the cache
+        c1 = min(c0 + step, n_ep)
+        chunk = native[c0:c1]
+        staging[c0:c1] = resample_to_staging(chunk.reshape(-1, spe), sfreq).reshape(c1 - c0, n_ch, -1)
+        qualities += assess_epochs(chunk, sfreq, channel_names)
+        fin = np.isfinite(staging[c0:c1]).all(axis=(1, 2))
+        finite[c0:c1] = fin
+        if fin.any():
+            base[c0:c1][fin] = base_features_many(staging[c0:c1][fin])
     keys = [f"{ch}_{n}" for ch in model.channels for n in BASE_FEATURE_NAMES]
     screened = screen_epochs(staging, qualities, model.channels)
     ok = np.array([not r for r, _ in screened])

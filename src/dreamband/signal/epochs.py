@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 
 from dreamband.signal.resample import rational_factors, resample_poly_rows
 
@@ -41,8 +42,25 @@ class Epoch:
         return np.mean(~np.isfinite(self.data_uv), axis=1)
 
 
+@njit(cache=True)
+def _all_finite(x: np.ndarray) -> bool:
+    """True when no sample of ``x`` (2-D) is NaN or infinite (``np.isfinite(x).all()``)."""
+    for r in range(x.shape[0]):
+        for i in range(x.shape[1]):
+            if not np.isfinite(x[r, i]):
+                return False
+    return True
+
+
+def warmup_epochs() -> None:
+    """Compile the kernels of :func:`resample_to_staging`."""
+    resample_to_staging(np.zeros((1, 50)), 250.0)
+
+
 def _fill_nans(x: np.ndarray) -> np.ndarray:
     """Linearly interpolate non-finite samples per row (a row with no finite sample stays NaN)."""
+    if x.ndim == 2 and _all_finite(x):
+        return x
     bad = ~np.isfinite(x)
     if not bad.any():
         return x

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from dreamband.signal.context import CausalContext, warmup_context
+from dreamband.signal.epochs import warmup_epochs
 from dreamband.signal.features import (
     BASE_FEATURE_NAMES,
     EPOCH_SAMPLES,
@@ -125,6 +126,7 @@ def _screen(finite: bool, rms: np.ndarray | None, quality: EpochQuality | None, 
 def warmup() -> None:
     """Compile every staging kernel (resampling, features, context, trees, HMM) so the first epoch is fast."""
     warmup_resample()
+    warmup_epochs()
     warmup_features()
     warmup_model()
     warmup_context()
