@@ -108,3 +108,11 @@ def test_all_finite_kernel_equals_numpy() -> None:
         y = x.copy()
         y[2, 499] = bad
         assert _all_finite(y) == bool(np.isfinite(y).all()) is False
+
+
+def test_rms_kernel_equals_numpy() -> None:
+    from dreamband.signal.stager import _rms, _rms_reference
+
+    x = np.random.default_rng(8).standard_normal((5, 2, 3000)) * 3e-5 + 1e-4
+    np.testing.assert_allclose(_rms(x), _rms_reference(x), rtol=1e-12, atol=0)
+    assert _rms(x).shape == (5, 2)
