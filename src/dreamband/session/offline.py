@@ -125,7 +125,7 @@ def stage_signal_batch(data_uv: np.ndarray, sfreq: float, channel_names: list[st
         if fin.any():
             base[c0:c1][fin] = base_features_many(staging[c0:c1][fin])
     keys = [f"{ch}_{n}" for ch in model.channels for n in BASE_FEATURE_NAMES]
-    screened = screen_epochs(staging, qualities, model.channels)
+    screened = screen_epochs(staging, qualities, model.channels, finite)
     ok = np.array([not r for r, _ in screened])
     idx = np.flatnonzero(ok)
     proba = np.empty((0, N_STAGES))

@@ -111,8 +111,8 @@ def _rms_reference(staging_v: np.ndarray) -> np.ndarray:
     return np.sqrt(np.mean((staging_v - staging_v.mean(axis=-1, keepdims=True)) ** 2, axis=-1))
 
 
-def screen_epochs(staging_v: np.ndarray, qualities: list[EpochQuality | None], channels: list[str]
-                  ) -> list[tuple[list[str], bool]]:
+def screen_epochs(staging_v: np.ndarray, qualities: list[EpochQuality | None], channels: list[str],
+                  finite: np.ndarray | None = None) -> list[tuple[list[str], bool]]:
     """:func:`screen_epoch` of many epochs at once (same answers).
 
     Parameters
@@ -120,11 +120,17 @@ def screen_epochs(staging_v: np.ndarray, qualities: list[EpochQuality | None], c
     staging_v : ndarray, shape (n_epochs, n_channels, 3000)
     qualities : list of EpochQuality or None, one per epoch
     channels : list of str
+    finite : ndarray of bool, shape (n_epochs,), optional
+        ``np.isfinite(staging_v).all(axis=(1, 2))`` when the caller has it already.
     """
-    finite = np.isfinite(staging_v).all(axis=(1, 2))
-    rms = np.full(staging_v.shape[:2], np.nan)
-    if finite.any():
-        rms[finite] = _rms(staging_v[finite])
+    if finite is None:
+        finite = np.isfinite(staging_v).all(axis=(1, 2))
+    if finite.all():
+        rms = _rms(staging_v)
+    else:
+        rms = np.full(staging_v.shape[:2], np.nan)
+        if finite.any():
+            rms[finite] = _rms(staging_v[finite])
     return [_screen(bool(finite[e]), rms[e], qualities[e], channels) for e in range(staging_v.shape[0])]
 
 
