@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dreamband.recordings.recording import Recording
+from dreamband.recordings.recording import Recording, is_number
 
 #: Boards considered when the board must be inferred (BrainFlow ids).
 INFERABLE_BOARDS: dict[int, str] = {
@@ -79,7 +79,7 @@ def _parse_block(text: str, n_cols: int, path: Path, first_line_no: int, sep: st
         if len(cells) != n_cols:
             raise ValueError(f"{path}: line {k} has {len(cells)} columns, expected {n_cols} "
                              "(file damaged or not written by BrainFlow?).")
-        bad = [c for c in cells if not _isfloat(c)]
+        bad = [c for c in cells if not is_number(c)]
         if bad:
             raise ValueError(f"{path}: line {k} has a non-numeric cell {bad[0]!r}.")
     raise ValueError(f"{path}: could not parse lines {first_line_no}-{first_line_no + n_lines - 1}.")
@@ -158,7 +158,7 @@ def read_table(path: str | Path, sep: str | None = "\t", expect_cols: int | None
         tail_text = tail.decode("utf-8", errors="replace").strip()
         if tail_text:
             cells = tail_text.split(sep) if sep not in (None, " ") else tail_text.split()
-            if len(cells) == n_cols and all(_isfloat(c) for c in cells):
+            if len(cells) == n_cols and all(is_number(c) for c in cells):
                 arr = np.array([[float(c) for c in cells]])
                 parts.append(arr[:, columns] if columns is not None else arr)
             elif allow_truncated_tail:
@@ -169,14 +169,6 @@ def read_table(path: str | Path, sep: str | None = "\t", expect_cols: int | None
         raise ValueError(f"{path}: no complete data line.")
     table = np.concatenate(parts, axis=0) if len(parts) > 1 else parts[0]
     return np.ascontiguousarray(table.T), warnings
-
-
-def _isfloat(x: str) -> bool:
-    try:
-        float(x)
-        return True
-    except ValueError:
-        return False
 
 
 def _measured_rate(ts: np.ndarray) -> float:

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dreamband.recordings.recording import is_number
 from dreamband.signal.stages import N1, N2, N3, REM, STAGE_NAMES, UNSTAGED, W, stage_name
 
 EPOCH_S = 30.0
@@ -112,16 +113,8 @@ def _parse_int_lines(lines: list[str], path: Path, what: str) -> np.ndarray:
     try:
         return np.array([int(float(x)) for x in lines], dtype=np.int64)
     except ValueError:
-        bad = next(x for x in lines if not _is_number(x))
+        bad = next(x for x in lines if not is_number(x))
         raise ValueError(f"{path}: {what}: line {bad!r} is not an integer.") from None
-
-
-def _is_number(x: str) -> bool:
-    try:
-        float(x)
-        return True
-    except ValueError:
-        return False
 
 
 def _read_our_csv(text: str, path: Path) -> tuple[np.ndarray, float]:
@@ -214,7 +207,7 @@ def load_hypnogram(path: str | Path, epoch_s: float = EPOCH_S) -> tuple[np.ndarr
         return _majority(mapped, 6), EPOCH_S
     if head.lower().startswith("time_base"):
         return _read_elan(content, path), EPOCH_S
-    if all(_is_number(x) for x in content):
+    if all(is_number(x) for x in content):
         codes = _parse_int_lines(content, path, "integer hypnogram")
         bad = sorted(set(codes.tolist()) - {-2, -1, 0, 1, 2, 3, 4})
         if bad:
@@ -241,7 +234,7 @@ def load_hypnogram(path: str | Path, epoch_s: float = EPOCH_S) -> tuple[np.ndarr
 def _read_elan(content: list[str], path: Path) -> np.ndarray:
     header = {}
     i = 0
-    while i < len(content) and not _is_number(content[i]):
+    while i < len(content) and not is_number(content[i]):
         parts = content[i].split()
         header[parts[0].lower()] = parts[1] if len(parts) > 1 else ""
         i += 1

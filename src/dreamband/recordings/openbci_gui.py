@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dreamband.recordings.recording import Recording
+from dreamband.recordings.recording import Recording, is_number
 
 _CYTON_NAMES = ["Fp1", "Fp2", "C3", "C4", "P7", "P8", "O1", "O2"]
 
@@ -52,14 +52,6 @@ def _parse_header(lines: list[str]) -> dict:
     return head
 
 
-def _is_num(x: str) -> bool:
-    try:
-        float(x)
-        return True
-    except ValueError:
-        return False
-
-
 def load_openbci_gui(path: str | Path, sfreq: float | None = None) -> Recording:
     """Read an OpenBCI GUI text recording into a :class:`Recording` (µV, accel in g).
 
@@ -84,7 +76,7 @@ def load_openbci_gui(path: str | Path, sfreq: float | None = None) -> Recording:
     warnings: list[str] = []
     body = lines[len(head["lines"]):]
     columns: list[str] | None = None
-    if body and not _is_num(body[0].split(",")[0].strip()):
+    if body and not is_number(body[0].split(",")[0].strip()):
         columns = [c.strip() for c in body[0].split(",")]
         body = body[1:]
     body = [ln for ln in body if ln.strip()]
@@ -92,17 +84,17 @@ def load_openbci_gui(path: str | Path, sfreq: float | None = None) -> Recording:
         raise ValueError(f"{path}: the OpenBCI file has a header but no data rows.")
     # v5: a first row of zeros with a different column count
     first_cells = body[0].split(",")
-    if len(body) > 1 and all(_is_num(c) and float(c) == 0 for c in first_cells):
+    if len(body) > 1 and all(is_number(c) and float(c) == 0 for c in first_cells):
         body = body[1:]
         warnings.append("dropped the all-zero first row written by GUI v5")
     n_cols = len(body[0].split(","))
     last = body[-1].split(",")
-    if len(last) != n_cols or not text.endswith("\n") and not all(_is_num(c) or ":" in c for c in last):
+    if len(last) != n_cols or not text.endswith("\n") and not all(is_number(c) or ":" in c for c in last):
         warnings.append(f"the last line was truncated ({len(last)} of {n_cols} columns) and was dropped")
         body = body[:-1]
     # numeric columns (clock-time strings such as 12:00:53.329 are skipped)
     sample_cells = body[len(body) // 2].split(",")
-    numeric = [k for k, c in enumerate(sample_cells) if _is_num(c.strip())]
+    numeric = [k for k, c in enumerate(sample_cells) if is_number(c.strip())]
     rows = []
     for k, ln in enumerate(body, start=1):
         cells = ln.split(",")

@@ -369,3 +369,12 @@ def load_recording(path: str | Path, board_id: int | str | None = None, sfreq: f
         f"{path}: unknown recording format. dreamband reads EDF/EDF+/BDF/FIF, BrainFlow CSV "
         "(tab-separated), OpenBCI GUI .txt, Muse Mind Monitor / muse-lsl CSV, and session folders."
     )
+
+
+def is_number(text: str) -> bool:
+    """Return True when ``text`` parses as a float (the importers' test of a numeric cell)."""
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
