@@ -185,11 +185,13 @@ def test_dropout_mid_file_reconnects_and_counts_the_gap(tmp_path):
     assert reconnected.details["lost_s"] == pytest.approx(1.0)
     got = _concat(chunks)
     filled = np.isnan(got[SYN.eeg_rows[0]])
-    # the 1-s dropout comes back as 250 NaN samples right before the first sample after it
-    assert filled.sum() == 250 and np.flatnonzero(filled)[0] == 250 and np.all(filled[250:500])
+    # the 10 packages lost after sample 99 come back as NaN where they were lost, and the 1-s
+    # dropout as 250 NaN samples right before the first sample after it
+    assert filled.sum() == 260 and np.all(filled[100:110]) and not filled[:100].any()
+    assert np.all(filled[260:510]) and not filled[110:260].any() and not filled[510:].any()
     np.testing.assert_array_equal(got[:, ~filled], expected)  # nothing lost or repeated on our side
     ts = got[SYN.timestamp_row]
-    assert np.all(np.diff(ts) > 0) and np.allclose(np.diff(ts[240:510]), 1 / SYN.sfreq, atol=1e-6)
+    assert np.all(np.diff(ts) > 0) and np.allclose(np.diff(ts), 1 / SYN.sfreq, atol=1e-6)
     st = stream.stats
     assert st.samples_received == 400
     assert st.samples_lost == 260 and st.gaps == 2 and st.dropouts == 2 and st.reconnects == 1
@@ -384,3 +386,14 @@ def test_muse_playback_holds_the_auxiliary_accelerometer(tmp_path):
     # without the auxiliary file the montage has no accelerometer
     no_aux = BoardStream(replace(cfg, playback_file_aux=None))
     assert no_aux.channel_names == ["TP9", "AF7", "AF8", "TP10"]
+
+
+def test_package_counter_says_where_samples_were_lost():
+    counter = PackageCounter()
+    seq = np.arange(40) % 256
+    first = counter.update_positions(seq[:10])
+    assert first.tolist() == [0] * 10
+    lossy = np.delete(seq[10:], [5, 6, 7])  # 3 lost before the value 18
+    where = counter.update_positions(lossy)
+    assert where.sum() == 3 and where[5] == 3 and np.count_nonzero(where) == 1
+    assert counter.update_positions(np.array([45.0]))[0] == 5  # 40..44 lost before 45

@@ -11,8 +11,9 @@ seconds). After ``max_reconnect_attempts`` failed attempts the stream ends (``"e
 ``finished`` becomes True once everything received was read. A playback file resumes where it
 stopped after a reconnect, so a file that ran out stays out and ends the stream. The samples a
 dropout lost are delivered as NaN (timestamps interpolated) just before the first sample after
-the reconnect, so that sample counts stay on the board's clock; package-counter gaps of a few
-samples inside a chunk are counted (``"gap"``) but not filled.
+the reconnect, and samples the package counter says are missing come back as NaN where they
+were lost, so that sample counts stay on the board's clock (a lossy Bluetooth link would
+otherwise make the night's clock, and the smart alarm, run late).
 """
 
 from __future__ import annotations
@@ -115,15 +116,33 @@ class PackageCounter:
         int
             Samples lost (0 when the counter is contiguous).
         """
+        return int(self.update_positions(counter).sum())
+
+    def update_positions(self, counter: np.ndarray) -> np.ndarray:
+        """Like :meth:`update`, but say where: samples missing just before each new sample.
+
+        Parameters
+        ----------
+        counter : ndarray, shape (n,)
+            The board's package-number row of newly received samples.
+
+        Returns
+        -------
+        lost_before : ndarray, shape (n,), int64
+            ``lost_before[j]`` samples are missing between sample ``j - 1`` (or the previous
+            call's last sample) and sample ``j``.
+        """
         c = np.asarray(counter, dtype=np.float64)
+        lost_before = np.zeros(c.size, dtype=np.int64)
         if c.size == 0:
-            return 0
-        if self._last is not None:
+            return lost_before
+        had_last = self._last is not None
+        if had_last:
             c = np.concatenate(([self._last], c))
         self._last = float(c[-1])
         self._top = max(self._top, float(np.max(c)))
         if c.size < 2:
-            return 0
+            return lost_before
         d = np.rint(np.diff(c)).astype(np.int64)
         wraps = np.flatnonzero(d < 0)
         if wraps.size:
@@ -135,16 +154,19 @@ class PackageCounter:
             for v, k in zip(values.tolist(), counts.tolist(), strict=True):
                 self._steps[v] = self._steps.get(v, 0) + k
         step = max(self._steps, key=self._steps.__getitem__) if self._steps else 1
-        missing = np.rint(incr / step).astype(np.int64) - 1
-        lost_values = int(np.sum(missing[missing > 0]))
+        missing = np.zeros(d.size, dtype=np.int64)  # values missing after c[i], before c[i + 1]
+        up = d > 0
+        missing[up] = np.maximum(np.rint(d[up] / step).astype(np.int64) - 1, 0)
         for i in wraps.tolist():
             before, after = c[i], c[i + 1]
-            lost_values += max(0, int(round((self._top - before) / step)))
-            lost_values += max(0, int(round((after - self._floor) / step)))
+            missing[i] = (max(0, int(round((self._top - before) / step)))
+                          + max(0, int(round((after - self._floor) / step))))
         self._diffs += d.size
         self._changes += incr.size + wraps.size
         per_value = max(1, int(round(self._diffs / self._changes))) if self._changes else 1
-        return lost_values * per_value
+        # diff i sits before c[i + 1]: new sample i when the previous call's last leads c
+        lost_before[(0 if had_last else 1):] = missing * per_value
+        return lost_before
 
 
 #: Longest dropout (seconds) filled with NaN samples after a reconnect; a longer jump of the
@@ -162,6 +184,43 @@ def _gap_fill(info: BoardInfo, n: int, last_ts: float, next_ts: float) -> np.nda
     fill[info.timestamp_row] = np.linspace(last_ts, next_ts, n + 2)[1:-1]
     fill[info.marker_row] = 0.0
     return fill
+
+
+def _fill_counter_gaps(info: BoardInfo, data: np.ndarray, lost_before: np.ndarray,
+                       last_ts: float | None, sfreq: float) -> np.ndarray:
+    """Insert NaN samples where the package counter says samples are missing.
+
+    Parameters
+    ----------
+    info : BoardInfo
+        The board's rows.
+    data : ndarray, shape (n_rows, n)
+        Samples as BrainFlow returned them.
+    lost_before : ndarray, shape (n,), int
+        Samples missing just before each sample (``PackageCounter.update_positions``).
+    last_ts : float or None
+        Timestamp of the sample before ``data`` (None at the stream's start).
+    sfreq : float
+        Nominal rate, Hz (to place a gap before the very first sample).
+
+    Returns
+    -------
+    ndarray, shape (n_rows, n + lost_before.sum())
+        The samples with the lost ones back as NaN (timestamps interpolated), so the sample
+        count follows the board's clock. Gaps longer than ``MAX_GAP_FILL_S`` are left unfilled.
+    """
+    parts, prev = [], 0
+    ts = data[info.timestamp_row]
+    for j in np.flatnonzero(lost_before).tolist():
+        k = int(lost_before[j])
+        if k > MAX_GAP_FILL_S * sfreq:
+            continue
+        before = float(ts[j - 1]) if j > 0 else (last_ts if last_ts is not None else float(ts[j]) - (k + 1) / sfreq)
+        parts.append(data[:, prev:j])
+        parts.append(_gap_fill(info, k, before, float(ts[j])))
+        prev = j
+    parts.append(data[:, prev:])
+    return np.concatenate(parts, axis=1)
 
 
 class BoardStream:
@@ -558,7 +617,9 @@ class BoardStream:
         """Book newly pulled samples: buffer, counters, package-number losses, rate."""
         n = int(data.shape[1])
         info = self.info
-        lost = self._counter.update(data[info.package_num_row]) if info.package_num_row is not None else 0
+        lost_before = (self._counter.update_positions(data[info.package_num_row])
+                       if info.package_num_row is not None else None)
+        lost = 0 if lost_before is None else int(lost_before.sum())
         gap_event = None
         fill = None
         if self._await_gap_check:
@@ -569,10 +630,11 @@ class BoardStream:
             self._reconnect_gap = (lost_n, lost_n / self.sfreq)
             if 0 < lost_n <= int(MAX_GAP_FILL_S * self.sfreq):
                 fill = _gap_fill(info, lost_n, self._last_ts, first_ts)
+        delivered = data if not lost else _fill_counter_gaps(info, data, lost_before, self._last_ts, self.sfreq)
         with self._lock:
             if fill is not None:
                 self._pending.append(fill)
-            self._pending.append(data)
+            self._pending.append(delivered)
             st = self._stats
             st.samples_received += n
             if self._last_pull_mono is not None:
