@@ -68,3 +68,22 @@ def test_replay_edf_with_alarm(tmp_path):
 def test_clear_errors(argv, words):
     out = dreamband(*argv)
     assert out.returncode == 2 and words in out.stderr
+
+
+def test_live_sleeper_seed_chooses_the_night():
+    import argparse
+
+    import numpy as np
+
+    from dreamband.cli import build_parser
+    from dreamband.session.sleeper import night_for_args
+
+    def night(*extra: str):
+        args = build_parser().parse_args(["live", "--board", "sleeper", "--duration", "600", *extra])
+        assert isinstance(args, argparse.Namespace)
+        return night_for_args(args)
+
+    a, b, c = night(), night("--seed", "1"), night("--seed", "5")
+    np.testing.assert_array_equal(a.data, b.data)  # default seed is 1
+    assert not np.array_equal(a.data, c.data)
+    assert a.n_samples == c.n_samples == 600 * 256

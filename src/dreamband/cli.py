@@ -85,6 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("live", help=helps["live"], description=helps["live"])
     _add_source_args(p)
     _add_session_args(p)
+    g = p.add_argument_group("sleeper board")
+    g.add_argument("--seed", type=int, default=None, help="Seed of the generated night for --board sleeper (default 1).")
+    g.add_argument("--hypnogram", default=None, help="Hypnogram file the sleeper board's night follows (default: drawn from the sleep model).")
 
     p = sub.add_parser("replay", help=helps["replay"], description=helps["replay"])
     p.add_argument("file", help="Recording: EDF/BDF/FIF, BrainFlow CSV, OpenBCI GUI .txt, Muse CSV, or a session folder.")
