@@ -329,6 +329,7 @@ class SessionEngine:
         self._source_down = False  # a live source reported a dropout and sends nothing yet
         self._last_data_mono: float | None = None
         self._tick_floor = 0.0
+        self._sinks: list[Any] = []  # add_sink(): closed (flushed) when the session ends
         self._pending: list[Event] = []
         self._recorder_factory = recorder_factory
         self.recorder: Any = recorder
@@ -358,6 +359,12 @@ class SessionEngine:
         if self._ended:
             sub._end()
         return sub
+
+    def add_sink(self, sink: Any) -> None:
+        """Keep ``sink`` (anything with ``close()``, e.g. a ``UdpEventSink`` fed by its own
+        subscription) for the session; the engine closes it when the session ends, after the
+        last event was queued, so a sink flushes everything before the engine reports the end."""
+        self._sinks.append(sink)
 
     def session_info(self) -> dict[str, Any]:
         """What ``SessionStarted.info`` and a recorder's sidecar need: board, montage, rates, settings."""
@@ -581,6 +588,12 @@ class SessionEngine:
             rec.finish()
             if rec.error is not None:
                 self.error = self.error or rec.error
+        sinks, self._sinks = self._sinks, []
+        for sink in sinks:
+            try:
+                sink.close()
+            except Exception as err:  # a sink's trouble never hides the session's own result
+                self.error = self.error or err
         self.actions.close()
 
     def _publish(self, events: list[Event]) -> None:

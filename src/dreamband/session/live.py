@@ -39,7 +39,14 @@ def build_engine(args: argparse.Namespace, replay: bool = False) -> SessionEngin
     else:
         record = not getattr(args, "no_record", False)
     try:
-        return SessionEngine(source, settings, recorder_factory=recorder_factory(args, record))
+        engine = SessionEngine(source, settings, recorder_factory=recorder_factory(args, record))
+        if getattr(args, "net_out", None):
+            from dreamband.session.netout import UdpEventSink
+
+            sink = UdpEventSink(engine, args.net_out)
+            sink.start()
+            engine.add_sink(sink)  # flushed and closed when the session ends
+        return engine
     except BaseException:
         source.stop()
         raise

@@ -1,0 +1,114 @@
+"""Network out: the session's events as JSON datagrams, for other programs on the network.
+
+A light-control script, a lucid-dreaming cue player or a lab's experiment software can follow
+the night live (stages with probabilities, states, triggers, markers, dropouts) by listening on a
+UDP port: each event's ``to_dict()`` is one datagram of UTF-8 JSON. Samples are not sent. The
+sink has its own subscription and thread, so a dead or slow receiver never blocks acquisition.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from typing import Any
+
+from dreamband.session.events import Event
+
+#: A datagram larger than this is not sent (UDP's practical limit is 65,507 bytes).
+MAX_DATAGRAM = 65_000
+
+
+def parse_address(address: str) -> tuple[str, int]:
+    """Split ``"HOST:PORT"`` into a host and a port number.
+
+    Raises
+    ------
+    ValueError
+        When the text is not ``HOST:PORT`` with a port between 1 and 65535.
+    """
+    if not isinstance(address, str) or ":" not in address:
+        raise ValueError(f"--net-out takes HOST:PORT (e.g. 127.0.0.1:9000), got {address!r}.")
+    host, _, port_text = address.rpartition(":")
+    host = host.strip("[]") or "127.0.0.1"
+    try:
+        port = int(port_text)
+    except ValueError:
+        raise ValueError(f"--net-out: the port of {address!r} is not a number.") from None
+    if not 1 <= port <= 65535:
+        raise ValueError(f"--net-out: port {port} is out of range (1-65535).")
+    return host, port
+
+
+class UdpEventSink:
+    """Send every event of an engine except the samples as one JSON datagram each.
+
+    Parameters
+    ----------
+    engine : SessionEngine
+        The engine to follow; subscribe before ``engine.start()`` to send ``SessionStarted`` too.
+    address : str
+        ``"HOST:PORT"`` of the receiver.
+
+    Attributes
+    ----------
+    sent : int
+        Datagrams sent.
+    failed : int
+        Events that could not be sent (receiver gone, datagram too large); they are skipped.
+    """
+
+    def __init__(self, engine: Any, address: str) -> None:
+        self.address = parse_address(address)
+        family = socket.AF_INET6 if ":" in self.address[0] else socket.AF_INET
+        try:
+            self._sock = socket.socket(family, socket.SOCK_DGRAM)
+            self._sock.connect(self.address)
+        except OSError as err:
+            raise ValueError(f"--net-out {address}: cannot send there ({err}). "
+                             "Check the host name and that the network is up.") from err
+        self.subscription = engine.subscribe(name="net-out", samples=False)
+        self.sent = 0
+        self.failed = 0
+        self._thread: threading.Thread | None = None
+
+    def send(self, event: Event) -> bool:
+        """Send one event; return False (and count it) when it could not be sent."""
+        data = json.dumps(event.to_dict(), default=str, allow_nan=True).encode("utf-8")
+        if len(data) > MAX_DATAGRAM:
+            self.failed += 1
+            return False
+        try:
+            self._sock.send(data)
+        except OSError:  # e.g. connection refused: nobody listens (yet); the session goes on
+            self.failed += 1
+            return False
+        self.sent += 1
+        return True
+
+    def pump(self) -> None:
+        """Send every queued event (manual mode)."""
+        for ev in self.subscription.drain():
+            self.send(ev)
+
+    def start(self) -> None:
+        """Send from a background thread until the session ends, then close the socket."""
+        def loop() -> None:
+            while True:
+                ev = self.subscription.get(timeout=0.5)
+                if ev is not None:
+                    self.send(ev)
+                elif self.subscription.exhausted or self.subscription.closed:
+                    break
+            self._sock.close()
+
+        self._thread = threading.Thread(target=loop, name="dreamband-net-out", daemon=True)
+        self._thread.start()
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Wait for the thread, send what is left and close the socket. Safe to call twice."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+        if self._sock.fileno() >= 0:
+            self.pump()
+            self._sock.close()
