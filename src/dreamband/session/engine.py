@@ -24,6 +24,7 @@ import datetime as dt
 import threading
 import time as _time
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -177,6 +178,21 @@ class Subscription:
             self._q.clear()
             self._cond.notify_all()
 
+    def follow(self, handle: Callable[[Event], object], name: str) -> threading.Thread:
+        """Call ``handle(event)`` for each event from a daemon thread until the session ends
+        (or the subscription is closed); return the started thread."""
+        def loop() -> None:
+            while True:
+                ev = self.get(timeout=0.5)
+                if ev is not None:
+                    handle(ev)
+                elif self.exhausted or self.closed:
+                    break
+
+        thread = threading.Thread(target=loop, name=name, daemon=True)
+        thread.start()
+        return thread
+
 
 class RecorderSink:
     """Feeds a recorder (``write_chunk(chunk)``, ``write_event(dict)``, ``close()``) from a subscription.
@@ -210,15 +226,7 @@ class RecorderSink:
 
     def start_thread(self) -> None:
         """Write from a background thread until the session ends."""
-        def loop() -> None:
-            while True:
-                ev = self.subscription.get(timeout=0.5)
-                if ev is not None:
-                    self._write(ev)
-                elif self.subscription.exhausted or self.subscription.closed:
-                    break
-        self._thread = threading.Thread(target=loop, name="dreamband-recorder", daemon=True)
-        self._thread.start()
+        self._thread = self.subscription.follow(self._write, "dreamband-recorder")
 
     def finish(self, timeout: float = 30.0) -> None:
         """Write what is left and close the recorder."""

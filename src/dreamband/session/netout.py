@@ -92,18 +92,8 @@ class UdpEventSink:
             self.send(ev)
 
     def start(self) -> None:
-        """Send from a background thread until the session ends, then close the socket."""
-        def loop() -> None:
-            while True:
-                ev = self.subscription.get(timeout=0.5)
-                if ev is not None:
-                    self.send(ev)
-                elif self.subscription.exhausted or self.subscription.closed:
-                    break
-            self._sock.close()
-
-        self._thread = threading.Thread(target=loop, name="dreamband-net-out", daemon=True)
-        self._thread.start()
+        """Send from a background thread until the session ends (``close()`` then flushes)."""
+        self._thread = self.subscription.follow(self.send, "dreamband-net-out")
 
     def close(self, timeout: float = 5.0) -> None:
         """Wait for the thread, send what is left and close the socket. Safe to call twice."""
