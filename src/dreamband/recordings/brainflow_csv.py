@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dreamband.recordings.recording import Recording, is_number
+from dreamband.recordings.base import Recording, is_number
 
 #: Boards considered when the board must be inferred (BrainFlow ids).
 INFERABLE_BOARDS: dict[int, str] = {
@@ -242,7 +242,7 @@ def infer_board(table: np.ndarray) -> tuple[int, str]:
     return bid, reason
 
 
-def _find_sidecar(path: Path) -> dict | None:
+def find_sidecar(path: Path) -> dict | None:
     side = path.parent / "session.json"
     if not side.exists():
         return None
@@ -286,11 +286,10 @@ def load_brainflow_csv(path: str | Path, board_id: int | None = None, sidecar: d
     path = Path(path)
     board_id = parse_board_id(board_id)
     if sidecar is None:
-        sidecar = _find_sidecar(path)
+        sidecar = find_sidecar(path)
     if sidecar is not None and (sidecar.get("layout") or {}).get("kind") == "dreamband":
-        from dreamband.recordings.recorder import load_session
-
-        return load_session(path.parent, prefer_edf=False)
+        raise ValueError(f"{path} is the raw.csv of a dreamband session folder (its own row layout); read it with "
+                         f"read_recording({str(path.parent)!r}) or read_recording({str(path)!r}).")
     table, warnings = read_table(path, sep="\t")
     how = ""
     montage = None

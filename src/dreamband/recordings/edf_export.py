@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dreamband.recordings.recording import Recording
+from dreamband.recordings.base import Recording
 
 _MNE_TYPES = {"eeg": "eeg", "eog": "eog", "emg": "emg", "accel": "misc", "misc": "misc"}
 

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dreamband.recordings.recording import is_number
+from dreamband.recordings.base import is_number
 from dreamband.signal.stages import N1, N2, N3, REM, STAGE_NAMES, UNSTAGED, W, stage_name
 
 EPOCH_S = 30.0

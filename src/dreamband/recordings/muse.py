@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dreamband.recordings.recording import Recording
+from dreamband.recordings.base import Recording
 
 MUSE_SFREQ = 256.0
 _EEG = ("TP9", "AF7", "AF8", "TP10")

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dreamband.recordings.recording import Recording, is_number
+from dreamband.recordings.base import Recording, is_number
 
 _CYTON_NAMES = ["Fp1", "Fp2", "C3", "C4", "P7", "P8", "O1", "O2"]
 

@@ -38,9 +38,11 @@ from typing import Any
 import numpy as np
 
 from dreamband.firmware_bridge.chunk import StreamChunk
+from dreamband.recordings.base import Recording
+from dreamband.recordings.brainflow_csv import read_table
 from dreamband.recordings.fastcsv import format_table
 from dreamband.recordings.hypnogram import HypnogramWriter
-from dreamband.recordings.recording import Recording
+from dreamband.recordings.mne_io import load_mne
 
 SESSION_JSON = "session.json"
 RAW_CSV = "raw.csv"
@@ -541,8 +543,6 @@ def _lock_alive(folder: Path) -> int | None:
 
 def load_session_csv(folder: str | Path, meta: dict | None = None) -> Recording:
     """Read a session folder's ``raw.csv`` (tolerating a partial last line) as a Recording."""
-    from dreamband.recordings.brainflow_csv import read_table
-
     folder = Path(folder)
     meta = meta or read_session_json(folder)
     lay = meta.get("layout")
@@ -664,8 +664,6 @@ def load_session(folder: str | Path, prefer_edf: bool = True) -> Recording:
         meta = read_session_json(folder)
     edf = folder / EDF
     if prefer_edf and live is None and edf.exists():
-        from dreamband.recordings.recording import load_mne
-
         rec = load_mne(edf)
         if len(rec.channel_names) == len(meta["channel_names"]):
             rec.channel_names = list(meta["channel_names"])

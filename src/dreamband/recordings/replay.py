@@ -19,7 +19,7 @@ from collections.abc import Callable
 import numpy as np
 
 from dreamband.firmware_bridge.chunk import StreamChunk, StreamEvent
-from dreamband.recordings.recording import Recording
+from dreamband.recordings.base import Recording
 
 
 def parse_speed(speed: float | str | None) -> float | str:

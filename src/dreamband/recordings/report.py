@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dreamband.recordings.recording import Recording
+from dreamband.recordings.base import Recording
 from dreamband.recordings.stats import LABELS, rem_periods, sleep_statistics
 from dreamband.signal.stages import stage_name
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dreamband.recordings.recording import Recording
+from dreamband.recordings.base import Recording
 
 
 def load_single_column(path: str | Path, sfreq: float | None = None, start_time: dt.datetime | None = None) -> Recording:

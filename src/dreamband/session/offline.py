@@ -287,11 +287,11 @@ def _pick_channels(rec, channels: str | None) -> list[int]:
 
 def run_stage(args: argparse.Namespace) -> int:
     """``dreamband stage FILE [-o OUT.csv] [--channels A,B] [--model M]``: write the hypnogram CSV."""
-    from dreamband.recordings import load_recording
+    from dreamband.recordings import read_recording
     from dreamband.recordings.hypnogram import HypnogramWriter
 
     path = Path(args.file)
-    rec = load_recording(path)
+    rec = read_recording(path)
     idx = _pick_channels(rec, getattr(args, "channels", None))
     model = _load_model(getattr(args, "model", None), len(idx))
     if model.n_channels != len(idx):

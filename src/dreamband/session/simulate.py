@@ -20,30 +20,13 @@ from pathlib import Path
 
 import numpy as np
 
+from dreamband.session.sleeper import brainflow_rows, read_hypnogram_file
 from dreamband.signal.simulate import SimulatedNight, simulate_night
 
 #: BrainFlow layout written for each sampling rate (board registry names).
 CSV_BOARD_BY_SFREQ: dict[float, str] = {256.0: "muse-2", 250.0: "cyton", 200.0: "ganglion"}
 _STAGE_LABELS = ("W", "N1", "N2", "N3", "R")
 _ARTEFACTS = ("movement", "electrode_pop", "line_noise", "headband_off")
-
-
-def read_hypnogram_file(path: str | Path) -> np.ndarray:
-    """Read a hypnogram file (any format ``recordings.hypnogram.load_hypnogram`` reads) in 30-s epochs.
-
-    Leading and trailing unknown epochs are dropped; unknown epochs inside are kept (-1).
-    """
-    from dreamband.recordings.hypnogram import load_hypnogram
-
-    stages, epoch_s = load_hypnogram(path)
-    if abs(epoch_s - 30.0) > 1e-6:
-        raise ValueError(f"{path}: the hypnogram has {epoch_s:g}-s epochs; the sleeper needs 30-s epochs.")
-    known = np.flatnonzero(stages >= 0)
-    if known.size == 0:
-        raise ValueError(f"{path}: the hypnogram has no scored epoch (all unknown).")
-    # leading/trailing unscored stretches (e.g. Sleep-EDF's "?" up to 24 h) are not part of the night;
-    # unknown epochs inside it are generated as wake with a movement artefact
-    return stages[known[0] : known[-1] + 1]
 
 
 def write_edf(night: SimulatedNight, path: str | Path, start_time: dt.datetime | None = None) -> Path:
@@ -94,7 +77,6 @@ def write_brainflow_csv(night: SimulatedNight, path: str | Path, start_unix: flo
     from brainflow.data_filter import DataFilter
 
     from dreamband.firmware_bridge.boards import board_info
-    from dreamband.session.sleeper import brainflow_rows
 
     path = Path(path)
     board = CSV_BOARD_BY_SFREQ.get(float(night.sfreq))

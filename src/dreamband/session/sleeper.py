@@ -43,6 +43,24 @@ DEFAULT_HOURS = 8.0
 DEFAULT_SEED = 1
 
 
+def read_hypnogram_file(path: str | Path) -> np.ndarray:
+    """Read a hypnogram file (any format ``recordings.hypnogram.load_hypnogram`` reads) in 30-s epochs.
+
+    Leading and trailing unknown epochs are dropped; unknown epochs inside are kept (-1).
+    """
+    from dreamband.recordings.hypnogram import load_hypnogram
+
+    stages, epoch_s = load_hypnogram(path)
+    if abs(epoch_s - 30.0) > 1e-6:
+        raise ValueError(f"{path}: the hypnogram has {epoch_s:g}-s epochs; the sleeper needs 30-s epochs.")
+    known = np.flatnonzero(stages >= 0)
+    if known.size == 0:
+        raise ValueError(f"{path}: the hypnogram has no scored epoch (all unknown).")
+    # leading/trailing unscored stretches (e.g. Sleep-EDF's "?" up to 24 h) are not part of the night;
+    # unknown epochs inside it are generated as wake with a movement artefact
+    return stages[known[0] : known[-1] + 1]
+
+
 def night_for_args(args: argparse.Namespace) -> SimulatedNight:
     """Draw the night a ``live --board sleeper`` session plays.
 
@@ -58,8 +76,6 @@ def night_for_args(args: argparse.Namespace) -> SimulatedNight:
     hyp_file = getattr(args, "hypnogram", None)
     hypnogram = None
     if hyp_file:
-        from dreamband.session.simulate import read_hypnogram_file
-
         hypnogram = read_hypnogram_file(hyp_file)
     return simulate_night(hours, SLEEPER_SFREQ, seed=seed, hypnogram=hypnogram)
 
@@ -80,7 +96,7 @@ def night_to_recording(night: SimulatedNight, start_time: dt.datetime | None = N
     Annotations are the true hypnogram (``"Sleep stage W/N1/N2/N3/R"``) and the artefacts
     (``"Artefact: movement"`` ...).
     """
-    from dreamband.recordings.recording import Recording
+    from dreamband.recordings.base import Recording
 
     start = start_time or night_start_time()
     ann = night.stage_annotations() + [

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from dreamband.session.settings import DreamReportSettings
-from dreamband.session.triggers import Policy, usable
+from dreamband.session.triggers.base import Policy, usable
 from dreamband.signal.stages import N1, STAGE_NAMES
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from dreamband.session.settings import NightmareWakeSettings
-from dreamband.session.triggers import Policy
+from dreamband.session.triggers.base import Policy
 
 
 def is_aroused(reading: Any, s: NightmareWakeSettings) -> list[str]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from dreamband.session.settings import RemCueSettings
-from dreamband.session.triggers import Policy, StopRequest, usable
+from dreamband.session.triggers.base import Policy, StopRequest, usable
 from dreamband.signal.stages import REM, STAGE_NAMES
 
 

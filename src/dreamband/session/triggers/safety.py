@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from dreamband.session.settings import SafetySettings
-from dreamband.session.triggers import Policy
+from dreamband.session.triggers.base import Policy
 
 
 class Safety(Policy):

@@ -21,7 +21,7 @@ import datetime as dt
 from typing import Any
 
 from dreamband.session.settings import SmartAlarmSettings, parse_window
-from dreamband.session.triggers import Policy, usable
+from dreamband.session.triggers.base import Policy, usable
 from dreamband.signal.stages import N1, N2, N3, STAGE_NAMES, W
 
 
