@@ -9,6 +9,7 @@ overridden by ``--eeg/--eog/--emg`` and the ``[montage]`` section of the TOML co
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from dreamband.firmware_bridge.boards import BoardInfo
@@ -21,6 +22,74 @@ _UNITS: dict[str, str] = {"eeg": "uV", "eog": "uV", "emg": "uV", "accel": "g", "
 def is_frontal(name: str) -> bool:
     """True for a frontal 10-20/10-10 electrode name (Fp1, AF7, Fz, F3; not FC/FT/TP)."""
     return bool(_FRONTAL.match(name.strip()))
+
+
+#: the order in which frontal electrodes are preferred for staging; "fp", "af", "f" stand for
+#: any other electrode of that row (Fp9, AF3, F7 ...; never FC/FT)
+FRONTAL_PREFERENCE: tuple[str, ...] = ("fpz", "fp1", "fp2", "fp", "af7", "af8", "af", "fz", "f3", "f4", "f")
+
+
+def electrode_name(label: str) -> str:
+    """The electrode of a channel label, lower case: ``"EEG Fpz-Cz"`` -> ``"fpz"``, ``"FP1-A1"`` -> ``"fp1"``."""
+    s = label.strip().lower()
+    if s.startswith("eeg"):
+        s = s[3:]
+    s = s.strip(" -_:")
+    return re.split(r"[-_:/\s]", s, maxsplit=1)[0] if s else ""
+
+
+def frontal_rank(label: str) -> int | None:
+    """Rank of a channel label in :data:`FRONTAL_PREFERENCE` (0 best), None when not frontal."""
+    name = electrode_name(label)
+    if not is_frontal(name):
+        return None
+    if name in FRONTAL_PREFERENCE:
+        return FRONTAL_PREFERENCE.index(name)
+    row = "fp" if name.startswith("fp") else "af" if name.startswith("af") else "f"
+    return FRONTAL_PREFERENCE.index(row)
+
+
+def pick_staging_channels(names: Sequence[str], types: Sequence[str], n: int = 1,
+                          preferred: Sequence[int] | None = None) -> list[int]:
+    """The one channel picker: the ``n`` EEG channels to stage from (and to show as "the" EEG).
+
+    Parameters
+    ----------
+    names, types : sequence of str
+        One per channel (types ``eeg``, ``eog``, ...).
+    n : int
+        How many channels the stager needs (the model's channel count).
+    preferred : sequence of int, optional
+        Channels asked for (a montage's ``staging_channels``, ``--staging``); taken first when EEG.
+
+    Returns
+    -------
+    list of int
+        ``preferred`` EEG channels, then the most frontal EEG channel by
+        :data:`FRONTAL_PREFERENCE` (ties: channel order), then the other EEG channels in channel
+        order; the first ``n`` of them.
+
+    Raises
+    ------
+    ValueError
+        When there are fewer than ``n`` EEG channels.
+    """
+    if len(names) != len(types):
+        raise ValueError(f"{len(names)} channel names but {len(types)} types.")
+    eeg = [i for i, t in enumerate(types) if t == "eeg"]
+    rows: list[int] = []
+    for i in preferred or ():
+        i = int(i)
+        if 0 <= i < len(types) and types[i] == "eeg" and i not in rows:
+            rows.append(i)
+    ranked = [(frontal_rank(names[i]), i) for i in eeg]
+    frontal = sorted((r, i) for r, i in ranked if r is not None)
+    order = ([frontal[0][1]] if frontal else []) + eeg
+    rows += [i for i in order if i not in rows]
+    if len(rows) < n or n < 1:
+        raise ValueError(f"The stager needs {n} EEG channel(s); the channels are "
+                         f"{', '.join(f'{a} ({b})' for a, b in zip(names, types, strict=True)) or 'none'}.")
+    return rows[:n]
 
 
 @dataclass(frozen=True)
@@ -161,7 +230,8 @@ class Montage:
             # No electrode names tell us (e.g. Ganglion): the first EEG channels are frontal.
             frontal = tuple(eeg_idx[:2])
         if staging is None:
-            staging_idx = (frontal[0],)
+            # the one picker; an --eeg list given in the user's order is a preference (its first frontal)
+            staging_idx = tuple(pick_staging_channels(names, types, 1, preferred=frontal[:1] if eeg is not None else None))
         else:
             staging_rows = _resolve(info, staging, "staging")
             staging_idx = []

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from dreamband.firmware_bridge.montage import pick_staging_channels
+
 CHANNEL_TYPES = ("eeg", "eog", "emg", "accel", "misc")
 
 
@@ -121,23 +123,18 @@ class Recording:
         )
 
     def frontal_channel(self) -> int:
-        """Return the row of the most frontal EEG channel (Fpz, Fp1, Fp2, AF7, AF8, F*, else the first EEG).
+        """Return the row of the most frontal EEG channel: the one channel picker's choice
+        (:func:`~dreamband.firmware_bridge.montage.pick_staging_channels`: Fpz, Fp1, Fp2, AF7,
+        AF8, Fz, F3, F4, other F, else the first EEG).
 
         Raises
         ------
         ValueError
             When the recording has no EEG channel.
         """
-        eeg = [i for i, t in enumerate(self.channel_types) if t == "eeg"]
-        if not eeg:
+        if "eeg" not in self.channel_types:
             raise ValueError(f"The recording has no EEG channel (channels: {self.channel_names}).")
-        prefs = ("fpz", "fp1", "fp2", "fp", "af7", "af8", "af", "fz", "f3", "f4", "f")
-        for pref in prefs:
-            for i in eeg:
-                name = self.channel_names[i].lower().replace("eeg", "").strip(" -_")
-                if name.startswith(pref):
-                    return i
-        return eeg[0]
+        return pick_staging_channels(self.channel_names, self.channel_types, 1)[0]
 
 
 def guess_channel_type(name: str, default: str = "eeg") -> str:

@@ -1,9 +1,10 @@
-"""The session engine: source -> filters -> epochs -> quality -> stager -> night state ->
-triggers -> actions -> sinks.
+"""The session engine: lifecycle, the event bus, the sinks and the control surface around the
+one :class:`~dreamband.session.pipeline.SessionPipeline`.
 
-One code path for live and replay. The clock is the data's own: session time = samples
-received / sfreq, never the wall clock, so a replayed night gives the same epochs, states and
-trigger times as live.
+source -> pipeline (conditioning, epochs, quality, stager, night state, triggers) -> actions ->
+bus -> sinks. One code path for live and replay. The clock is the data's own: session time =
+samples received / sfreq, never the wall clock, so a replayed night gives the same epochs, states
+and trigger times as live.
 
 Two ways to run it:
 
@@ -12,10 +13,8 @@ Two ways to run it:
 - **threaded**: ``engine.start()`` runs acquisition in its own thread; ``engine.stop()`` ends it.
   The source is always stopped and released, also on exceptions and Ctrl-C.
 
-Sinks read events from their own :class:`Subscription` (``engine.subscribe()``): a slow sink
-never blocks acquisition nor the other sinks. A bounded subscription (``maxsize``) drops its own
-oldest ``SamplesArrived`` when full and says so with a warning ``LogMessage`` (other event kinds
-are never dropped).
+Sinks read events from their own :class:`~dreamband.session.bus.Subscription`
+(``engine.subscribe()``): a slow sink never blocks acquisition nor the other sinks.
 """
 
 from __future__ import annotations
@@ -23,175 +22,28 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time as _time
-from collections import deque
-from collections.abc import Callable
+from dataclasses import asdict
 from typing import Any
 
-import numpy as np
-
+from dreamband import __version__
+from dreamband.firmware_bridge.chunk import StreamChunk
 from dreamband.session.actions import ActionManager
+from dreamband.session.bus import EventBus, Subscription
 from dreamband.session.events import (
-    Dropout,
-    EpochStaged,
     Event,
     LogMessage,
     MarkerInserted,
-    QualityChanged,
     SamplesArrived,
     SessionEnded,
     SessionStarted,
-    StateChanged,
-    TriggerFired,
 )
+from dreamband.session.pipeline import SessionPipeline
 from dreamband.session.settings import POLICY_NAMES, SessionSettings
-from dreamband.session.state import NightState
-from dreamband.session.triggers import Policy, StopRequest, build_policies, usable
-from dreamband.signal.detectors import ArousalDetector
-from dreamband.signal.epochs import EpochBuffer
-from dreamband.signal.filters import StreamingSosFilter, warmup_filters
-from dreamband.signal.quality import assess_epoch
+from dreamband.signal.filters import warmup_filters
 from dreamband.signal.stager import Stager
 from dreamband.signal.stager import warmup as warmup_stager
-from dreamband.signal.stages import REM, UNSTAGED
 
-_FRONTAL_PREFS = ("fpz", "fp1", "fp2", "fp", "af7", "af8", "af", "fz", "f")
-
-
-class Subscription:
-    """One sink's own queue of events.
-
-    Parameters
-    ----------
-    maxsize : int, optional
-        Most ``SamplesArrived`` events kept; beyond it the oldest are dropped for this sink only
-        (counted in :attr:`dropped_chunks` / :attr:`dropped_samples`, announced once per episode
-        by a warning ``LogMessage``). None (default) keeps everything.
-    name : str
-        For messages.
-    samples : bool
-        False: this sink never receives ``SamplesArrived`` (a console, a logger).
-    """
-
-    def __init__(self, maxsize: int | None = None, name: str = "sink", samples: bool = True) -> None:
-        if maxsize is not None and int(maxsize) < 1:
-            raise ValueError(f"maxsize must be >= 1 or None, got {maxsize!r}.")
-        self.maxsize = None if maxsize is None else int(maxsize)
-        self.name = name
-        self.samples = bool(samples)
-        self.dropped_chunks = 0
-        self.dropped_samples = 0
-        self._q: deque[Event] = deque()
-        self._n_samples_events = 0
-        self._cond = threading.Condition()
-        self._closed = False
-        self._ended = False
-        self._dropping = False
-
-    # ----------------------------------------------------------- engine side
-    def _put(self, ev: Event) -> None:
-        with self._cond:
-            if self._closed:
-                return
-            if isinstance(ev, SamplesArrived):
-                if not self.samples:
-                    return
-                if self.maxsize is not None and self._n_samples_events >= self.maxsize:
-                    self._drop_oldest_samples(ev.time)
-                self._n_samples_events += 1
-            elif isinstance(ev, SessionEnded):
-                self._ended = True
-            self._q.append(ev)
-            self._cond.notify_all()
-
-    def _drop_oldest_samples(self, time: float) -> None:
-        for i, old in enumerate(self._q):
-            if isinstance(old, SamplesArrived):
-                del self._q[i]
-                self._n_samples_events -= 1
-                self.dropped_chunks += 1
-                self.dropped_samples += old.chunk.n_samples if old.chunk is not None else 0
-                break
-        if not self._dropping:
-            self._dropping = True
-            self._q.append(LogMessage(time, "warning", f"{self.name} fell behind: dropping sample chunks for this view "
-                                                       "only (acquisition and recording are unaffected)."))
-
-    def _end(self) -> None:
-        with self._cond:
-            self._ended = True
-            self._cond.notify_all()
-
-    # ----------------------------------------------------------- sink side
-    def get(self, timeout: float | None = None) -> Event | None:
-        """Next event; waits up to ``timeout`` s (None: until one comes or the session ends)."""
-        with self._cond:
-            if not self._q and not self._ended and not self._closed:
-                self._cond.wait_for(lambda: self._q or self._ended or self._closed, timeout)
-            return self._pop()
-
-    def get_nowait(self) -> Event | None:
-        """Next event or None."""
-        with self._cond:
-            return self._pop()
-
-    def _pop(self) -> Event | None:
-        if not self._q:
-            self._dropping = False
-            return None
-        ev = self._q.popleft()
-        if isinstance(ev, SamplesArrived):
-            self._n_samples_events -= 1
-        return ev
-
-    def drain(self, max_items: int | None = None) -> list[Event]:
-        """All queued events (at most ``max_items``), without waiting."""
-        out: list[Event] = []
-        with self._cond:
-            while self._q and (max_items is None or len(out) < max_items):
-                out.append(self._pop())  # type: ignore[arg-type]
-            if not self._q:
-                self._dropping = False
-        return out
-
-    def __len__(self) -> int:
-        return len(self._q)
-
-    @property
-    def ended(self) -> bool:
-        """True once the session ended (events may still be queued)."""
-        return self._ended
-
-    @property
-    def exhausted(self) -> bool:
-        """True when the session ended and every event was taken."""
-        return self._ended and not self._q
-
-    @property
-    def closed(self) -> bool:
-        """True after :meth:`close`."""
-        return self._closed
-
-    def close(self) -> None:
-        """Stop receiving events (the engine forgets this subscription)."""
-        with self._cond:
-            self._closed = True
-            self._q.clear()
-            self._cond.notify_all()
-
-    def follow(self, handle: Callable[[Event], object], name: str) -> threading.Thread:
-        """Call ``handle(event)`` for each event from a daemon thread until the session ends
-        (or the subscription is closed); return the started thread."""
-        def loop() -> None:
-            while True:
-                ev = self.get(timeout=0.5)
-                if ev is not None:
-                    handle(ev)
-                elif self.exhausted or self.closed:
-                    break
-
-        thread = threading.Thread(target=loop, name=name, daemon=True)
-        thread.start()
-        return thread
+__all__ = ["RecorderSink", "SessionEngine", "Subscription"]
 
 
 class RecorderSink:
@@ -239,14 +91,6 @@ class RecorderSink:
             self.error = self.error or err
 
 
-def _frontal_first(names: list[str], candidates: list[int]) -> list[int]:
-    for pref in _FRONTAL_PREFS:
-        for i in candidates:
-            if names[i].lower().replace("eeg", "").strip(" -_").startswith(pref):
-                return [i] + [c for c in candidates if c != i]
-    return list(candidates)
-
-
 class SessionEngine:
     """Run a session over a source.
 
@@ -287,51 +131,26 @@ class SessionEngine:
         self.sfreq = float(source.sfreq)
         self.channel_names: list[str] = list(source.channel_names)
         self.channel_types: list[str] = list(source.channel_types)
-        types = self.channel_types
-        self._eeg_rows = [i for i, t in enumerate(types) if t == "eeg"]
-        if not self._eeg_rows:
-            raise ValueError(f"The source has no EEG channel (channels: {self.channel_names}); "
-                             "choose the headband's EEG rows with --eeg.")
-        self._exg_rows = [i for i, t in enumerate(types) if t in ("eeg", "eog", "emg")]
-        self._exg_names = [self.channel_names[i] for i in self._exg_rows]
-        self._eeg_names = [self.channel_names[i] for i in self._eeg_rows]
-        self.stager = stager or Stager(model=self.settings.model_path, n_channels=1)
-        self.staging_rows = self._staging_rows(self.stager.n_channels)
-        self._staging_pos = [self._exg_rows.index(r) for r in self.staging_rows]
-        # only the staging rows are resampled to 100 Hz (staging_v holds them, in stager order)
-        self._epochs_buf = EpochBuffer(self.sfreq, len(self._exg_rows), epoch_s=self.settings.epoch_s,
-                                       staging_rows=self._staging_pos)
-        emg = [i for i, t in enumerate(types) if t == "emg"]
-        accel = [i for i, t in enumerate(types) if t == "accel"]
-        det_rows = sorted(set(self._eeg_rows + emg))
-        self._det_rows = det_rows
-        self._det_filter = StreamingSosFilter.highpass(0.5, self.sfreq, len(det_rows)) if self.sfreq >= 90 else None
-        self.detector: ArousalDetector | None = None
-        if self.sfreq >= 90:
-            self.detector = ArousalDetector(self.sfreq, eeg_rows=[det_rows.index(r) for r in self.staging_rows],
-                                            emg_rows=[det_rows.index(r) for r in emg],
-                                            accel_rows=list(range(len(det_rows), len(det_rows) + len(accel))))
-        self._accel_rows = accel
         self._start_override = start_datetime or self.settings.start_datetime
-        self.night = NightState(self._start_override or dt.datetime.now().astimezone(), self.settings.epoch_s,
-                                self.settings.persistent_sleep_min, self.settings.rem_interruption_epochs)
-        self.policies: dict[str, Policy] = build_policies(self.settings.triggers)
+        montage = getattr(source, "montage", None)
+        self.pipeline = SessionPipeline(
+            self.sfreq, self.channel_names, self.channel_types, self.settings,
+            stager=stager or Stager(model=self.settings.model_path, n_channels=1),
+            preferred_staging=getattr(montage, "staging_channels", None) if montage is not None else None,
+            start_datetime=self._start_override,
+        )
         self.actions = ActionManager(self.settings.actions, source=source, play_sound=play_sound)
-        self.epochs: list[EpochStaged] = []
-        self.triggers: list[TriggerFired] = []
+        self.pipeline.actions = self.actions  # the pipeline decides, the actions act
         self.error: BaseException | None = None
         self.end_reason: str | None = None
 
         self._lock = threading.RLock()
-        self._subs: list[Subscription] = []
-        self._subs_lock = threading.Lock()
+        self._bus = EventBus()
         self._recorder: RecorderSink | None = None
-        self._n = 0
         self._opened = False
         self._ended = False
         self._thread: threading.Thread | None = None
         self._stop_flag = threading.Event()
-        self._quality: dict[str, str] = {}
         self._wall_start: float | None = None
         self._dropouts = 0
         self._source_down = False  # a live source reported a dropout and sends nothing yet
@@ -344,26 +163,49 @@ class SessionEngine:
         if recorder is not None:
             self._recorder = RecorderSink(recorder, self.subscribe(name="recorder"))
 
-    # ------------------------------------------------------------------ setup
-    def _staging_rows(self, n: int) -> list[int]:
-        montage = getattr(self.source, "montage", None)
-        rows: list[int] = []
-        if montage is not None and getattr(montage, "staging_channels", None):
-            rows = [int(i) for i in montage.staging_channels if self.channel_types[int(i)] == "eeg"]
-        if len(rows) < n:
-            rows += [r for r in _frontal_first(self.channel_names, self._eeg_rows) if r not in rows]
-        if len(rows) < n:
-            raise ValueError(f"The stager needs {n} EEG channel(s); the source has {len(self._eeg_rows)}.")
-        return rows[:n]
+    # ------------------------------------------------------------------ the pipeline's parts
+    @property
+    def stager(self) -> Stager:
+        """The stager (the pipeline's)."""
+        return self.pipeline.stager
 
+    @property
+    def staging_rows(self) -> list[int]:
+        """Rows of the source the stager sees (the montage's choice, else the channel picker's)."""
+        return self.pipeline.staging_rows
+
+    @property
+    def night(self) -> Any:
+        """The night's state (:class:`~dreamband.session.state.NightState`)."""
+        return self.pipeline.night
+
+    @property
+    def epochs(self) -> list[Any]:
+        """Every ``EpochStaged`` so far."""
+        return self.pipeline.epochs
+
+    @property
+    def triggers(self) -> list[Any]:
+        """Every ``TriggerFired`` so far."""
+        return self.pipeline.triggers
+
+    @property
+    def policies(self) -> dict[str, Any]:
+        """``{name: Policy}``."""
+        return self.pipeline.policies
+
+    @property
+    def detector(self) -> Any:
+        """The arousal detector (None below 90 Hz)."""
+        return self.pipeline.detector
+
+    # ------------------------------------------------------------------ setup
     def subscribe(self, maxsize: int | None = None, name: str = "sink", samples: bool = True) -> Subscription:
         """Return a new subscription that receives every event from now on (see :class:`Subscription`).
 
         Subscribe before ``start()``/the first ``step()`` to also get ``SessionStarted``.
         """
-        sub = Subscription(maxsize, name, samples)
-        with self._subs_lock:
-            self._subs.append(sub)
+        sub = self._bus.subscribe(maxsize, name, samples)
         if self._ended:
             sub._end()
         return sub
@@ -376,10 +218,6 @@ class SessionEngine:
 
     def session_info(self) -> dict[str, Any]:
         """What ``SessionStarted.info`` and a recorder's sidecar need: board, montage, rates, settings."""
-        from dataclasses import asdict
-
-        from dreamband import __version__
-
         board = getattr(getattr(self.source, "info", None), "name", None)
         rec = getattr(self.source, "recording", None)
         if board is None and rec is not None:
@@ -443,7 +281,7 @@ class SessionEngine:
     @property
     def time(self) -> float:
         """Session time of the latest sample, seconds."""
-        return self._n / self.sfreq
+        return self.pipeline.time
 
     @property
     def state(self) -> dict[str, Any]:
@@ -479,11 +317,8 @@ class SessionEngine:
                     if se.kind == "dropout":
                         self._dropouts += 1
                         self._source_down = True
-                    self.night.update_stream(se.kind, self.time)
-                    events.append(Dropout(self.time, se.kind, se.message, dict(se.details)))
-                if stream_events:
-                    events.append(StateChanged(self.time, self.night.plain, self.night.snapshot()))
-                events += self._tick(self._tick_time(now))
+                events += self.pipeline.stream_events(stream_events)
+                events += self.pipeline.tick(self._tick_time(now))
                 duration = self.settings.duration_s
                 if duration is not None and self.time >= duration - 0.5 / self.sfreq:
                     events += self._finish_events("duration reached")
@@ -582,15 +417,12 @@ class SessionEngine:
             self.source.stop()
         except Exception as err:
             events.append(LogMessage(t, "warning", f"Stopping the source failed: {err}"))
-        events.append(StateChanged(t, self.night.plain, self.night.snapshot()))
+        events.append(self.pipeline.state_event(t))
         events.append(SessionEnded(t, reason))
         return events
 
     def _close_sinks(self) -> None:
-        with self._subs_lock:
-            subs = list(self._subs)
-        for s in subs:
-            s._end()
+        self._bus.end()
         rec, self._recorder = self._recorder, None
         if rec is not None:
             rec.finish()
@@ -605,90 +437,17 @@ class SessionEngine:
         self.actions.close()
 
     def _publish(self, events: list[Event]) -> None:
-        if not events:
-            return
-        with self._subs_lock:
-            subs = [s for s in self._subs if not s.closed]
-            self._subs = subs
-        for s in subs:
-            for ev in events:
-                s._put(ev)
+        self._bus.publish(events)
 
     # ------------------------------------------------------------------ pipeline
     def _process_chunk(self, chunk: Any) -> list[Event]:
         n = chunk.n_samples
-        if n == 0:
-            return []
         duration = self.settings.duration_s
-        if duration is not None:
-            room = int(round(duration * self.sfreq)) - self._n
+        if n and duration is not None:
+            room = int(round(duration * self.sfreq)) - self.pipeline.n_samples
             if room < n:
                 chunk = _trim(chunk, max(room, 0))
-                n = chunk.n_samples
-                if n == 0:
-                    return []
-        self._n += n
-        t = self.time
-        events: list[Event] = [SamplesArrived(t, chunk)]
-        self.night.note_samples(t)
-        data = chunk.data
-        epochs = self._epochs_buf.push(data[self._exg_rows])
-        readings: list[Any] = []
-        if self.detector is not None:
-            det = data[self._det_rows]
-            if self._det_filter is not None:
-                det = self._det_filter.process(det)
-            if self._accel_rows:
-                det = np.vstack([det, data[self._accel_rows]])
-            readings = self.detector.process(det)
-        # interleave arousal readings and epochs in time order (independent of chunking)
-        ri = 0
-        for ep in epochs:
-            end = ep.onset_s + self.settings.epoch_s
-            while ri < len(readings) and readings[ri].time <= end + 1e-9:
-                events += self._on_reading(readings[ri])
-                ri += 1
-            events += self._on_epoch(ep)
-        for r in readings[ri:]:
-            events += self._on_reading(r)
-        return events
-
-    def _on_reading(self, reading: Any) -> list[Event]:
-        out: list[Event] = []
-        for p in self.policies.values():
-            if p.enabled:
-                out += self._route(p.on_arousal(reading, self.night))
-        return out
-
-    def _on_epoch(self, ep: Any) -> list[Event]:
-        events: list[Event] = []
-        t = ep.onset_s + self.settings.epoch_s
-        q = assess_epoch(ep.data_uv, self.sfreq, self._exg_names)
-        for name, status in q.status.items():
-            if self._quality.get(name, "good") != status:
-                reason = next((r for r in q.reasons if r.startswith(f"{name}:")), "")
-                events.append(QualityChanged(t, name, status, reason))
-            self._quality[name] = status
-            if name in self._eeg_names:
-                self.night.update_quality(name, status, t, self._eeg_names)
-        sq = q.subset(self._staging_pos, self._exg_names)
-        res = self.stager.stage(ep.staging_v, sq, epoch_index=ep.index)
-        ev = EpochStaged(
-            time=t, epoch_index=int(ep.index), onset=float(ep.onset_s), stage=int(res.stage),
-            probabilities=tuple(float(p) for p in res.probabilities), confidence=float(res.confidence),
-            quality_ok=bool(res.quality_ok and res.stage != UNSTAGED), quality_reasons=tuple(res.reasons),
-            features={k: float(v) for k, v in res.features.items()},
-        )
-        self.epochs.append(ev)
-        self.night.update(ev)
-        events += [ev, StateChanged(t, self.night.plain, self.night.snapshot())]
-        events += self.actions.on_epoch(ev)
-        for p in self.policies.values():
-            if p.enabled:
-                events += self._route(p.on_epoch(ev, self.night))
-        if self.detector is not None and ev.stage == REM and usable(ev):
-            self.detector.add_baseline(ev.onset, t)
-        return events
+        return self.pipeline.process(chunk)
 
     def _tick_time(self, now: float) -> float:
         """Session time for the policies' clocks.
@@ -703,27 +462,6 @@ class SessionEngine:
             return self.time
         self._tick_floor = max(self._tick_floor, self.time + (now - self._last_data_mono))
         return self._tick_floor
-
-    def _tick(self, t: float) -> list[Event]:
-        events: list[Event] = []
-        for p in self.policies.values():
-            if p.enabled:
-                events += self._route(p.on_tick(t, self.night))
-        events += self.actions.on_tick(t)
-        return events
-
-    def _route(self, outs: list[Any]) -> list[Event]:
-        events: list[Event] = []
-        for o in outs:
-            if isinstance(o, TriggerFired):
-                self.triggers.append(o)
-                events.append(o)
-                events += self.actions.start(o)
-            elif isinstance(o, StopRequest):
-                events += self.actions.stop(o.policy, o.time, o.reason)
-            elif isinstance(o, Event):
-                events.append(o)
-        return events
 
     # ------------------------------------------------------------------ control
     def set_policy_enabled(self, name: str, on: bool, confirm: bool = False) -> list[Event]:
@@ -807,8 +545,8 @@ class SessionEngine:
         lost = getattr(src_stats, "samples_lost", 0) if src_stats is not None else 0
         dropouts = getattr(src_stats, "dropouts", self._dropouts) if src_stats is not None else self._dropouts
         return {
-            "samples": self._n, "data_s": self.time, "wall_s": wall,
-            "achieved_rate": self._n / wall if wall > 0 else 0.0, "nominal_rate": self.sfreq,
+            "samples": self.pipeline.n_samples, "data_s": self.time, "wall_s": wall,
+            "achieved_rate": self.pipeline.n_samples / wall if wall > 0 else 0.0, "nominal_rate": self.sfreq,
             "lost_samples": int(lost), "dropouts": int(dropouts), "epochs": len(self.epochs),
             "triggers": len(self.triggers),
         }
@@ -822,8 +560,6 @@ class SessionEngine:
 
 
 def _trim(chunk: Any, n: int) -> Any:
-    from dreamband.firmware_bridge.chunk import StreamChunk
-
     raw = None if chunk.raw is None else chunk.raw[:, :n]
     return StreamChunk(chunk.data[:, :n], chunk.timestamps[:n], chunk.markers[:n], chunk.first_sample, raw)
 

@@ -162,3 +162,8 @@ class LogMessage(Event):
     kind: ClassVar[str] = "log"
     level: str = "info"
     message: str = ""
+
+
+def stream_event(time: float, stream_kind: str, message: str = "", details: dict | None = None) -> Event:
+    """The session event for one of the source's own events (``StreamEvent.kind``)."""
+    return Dropout(time, stream_kind, message, dict(details or {}))

@@ -1,48 +1,56 @@
 """Offline commands: ``dreamband train``, ``dreamband evaluate``, ``dreamband stage``.
 
-All three use the live code path: :class:`~dreamband.signal.epochs.EpochBuffer`,
-:func:`~dreamband.signal.quality.assess_epoch` and :class:`~dreamband.signal.stager.Stager`
-epoch by epoch in time order, so what they report is what a live night would have shown.
+``stage`` and ``evaluate --dreams`` drive the session pipeline
+(:class:`~dreamband.session.pipeline.SessionPipeline`), the very object a live night runs, so
+what they report is what a live night would have shown. ``StagedEpoch`` is re-exported here.
 """
 
 from __future__ import annotations
 
 import argparse
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from dreamband.signal.epochs import Epoch, EpochBuffer
+from dreamband.session.pipeline import SessionPipeline, StagedEpoch
 from dreamband.signal.model import StagingModel
-from dreamband.signal.quality import EpochQuality, assess_epoch
-from dreamband.signal.stager import Stager, StageResult, warmup
+from dreamband.signal.stager import SHIPPED_MODELS, Stager, warmup
 from dreamband.signal.stages import N_STAGES, STAGE_NAMES, UNSTAGED, stage_name
-
-
-@dataclass(frozen=True)
-class StagedEpoch:
-    """One epoch of an offline staging run."""
-
-    epoch: Epoch
-    quality: EpochQuality
-    result: StageResult
 
 
 def _load_model(path: str | None, n_channels: int) -> StagingModel:
     if path:
         return StagingModel.load(path)
-    from dreamband.signal.stager import SHIPPED_MODELS
-
     if n_channels not in SHIPPED_MODELS:
         raise ValueError(f"No shipped model for {n_channels} channels; pick 1 (frontal) or 2 (frontal + parietal) with --channels.")
     return StagingModel.load(SHIPPED_MODELS[n_channels])
 
 
+def staging_pipeline(sfreq: float, channel_names: list[str], model: StagingModel | None = None,
+                     use_hmm: bool | None = None) -> SessionPipeline:
+    """The session pipeline for staging only: every row is a staging channel, no triggers, no arousals."""
+    n_ch = len(channel_names)
+    stager = Stager(model if model is not None else _load_model(None, n_ch), n_channels=n_ch, use_hmm=use_hmm)
+    return SessionPipeline(sfreq, list(channel_names), ["eeg"] * n_ch, stager=stager,
+                           staging_rows=list(range(n_ch)), triggers=False, arousals=False)
+
+
+def _check_signal(data_uv: np.ndarray, channel_names: list[str]) -> np.ndarray:
+    data_uv = np.asarray(data_uv, dtype=np.float64)
+    if data_uv.ndim != 2:
+        raise ValueError(f"data_uv must be (n_channels, n_samples), got {data_uv.shape}.")
+    if data_uv.shape[0] != len(channel_names):
+        raise ValueError(f"data_uv has {data_uv.shape[0]} rows but {len(channel_names)} channel names were given.")
+    return data_uv
+
+
 def stage_signal(data_uv: np.ndarray, sfreq: float, channel_names: list[str], model: StagingModel | None = None,
                  use_hmm: bool | None = None, chunk_s: float = 10.0) -> list[StagedEpoch]:
     """Stage a whole signal causally, as a live session would (chunks in, epochs out).
+
+    The session pipeline's :meth:`~dreamband.session.pipeline.SessionPipeline.stage_stream`,
+    fed ``chunk_s`` at a time.
 
     Parameters
     ----------
@@ -60,99 +68,24 @@ def stage_signal(data_uv: np.ndarray, sfreq: float, channel_names: list[str], mo
     -------
     list of StagedEpoch
     """
-    data_uv = np.asarray(data_uv, dtype=np.float64)
-    if data_uv.ndim != 2:
-        raise ValueError(f"data_uv must be (n_channels, n_samples), got {data_uv.shape}.")
-    n_ch = data_uv.shape[0]
-    stager = Stager(model if model is not None else _load_model(None, n_ch), n_channels=n_ch, use_hmm=use_hmm)
-    buf = EpochBuffer(sfreq, n_ch)
+    data_uv = _check_signal(data_uv, channel_names)
+    pipe = staging_pipeline(sfreq, channel_names, model, use_hmm)
     step = max(1, int(round(chunk_s * sfreq)))
     out: list[StagedEpoch] = []
     for i in range(0, data_uv.shape[1], step):
-        for ep in buf.push(data_uv[:, i : i + step]):
-            q = assess_epoch(ep.data_uv, sfreq, channel_names)
-            out.append(StagedEpoch(ep, q, stager.stage(ep.staging_v, q, epoch_index=ep.index)))
+        out += pipe.stage_stream(data_uv[:, i : i + step])
     return out
-
-
-#: epoch rows (epochs x channels) resampled, assessed and featurised together in the batch path
-_BATCH_EPOCHS = 32
 
 
 def stage_signal_batch(data_uv: np.ndarray, sfreq: float, channel_names: list[str], model: StagingModel | None = None,
                        use_hmm: bool | None = None) -> list[StagedEpoch]:
     """The same result as :func:`stage_signal`, computed for all epochs at once (offline speed).
 
-    Every step is the live one applied to all epochs in a batch: per-epoch polyphase resampling
-    (rows of one Numba ``resample_poly_rows`` call), quality and screening of all epochs at once,
-    the Numba features of all epochs in one call, the same causal context sequence over the
-    stageable epochs, one tree call (the batch kernel: same sums), the same HMM forward pass.
-    Rates without a whole number of samples per epoch fall back to :func:`stage_signal`.
+    The session pipeline's :meth:`~dreamband.session.pipeline.SessionPipeline.stage_all`
+    (vectorised kernels, the same definitions; tested equal to :func:`stage_signal`).
     """
-    data_uv = np.asarray(data_uv, dtype=np.float64)
-    if data_uv.ndim != 2:
-        raise ValueError(f"data_uv must be (n_channels, n_samples), got {data_uv.shape}.")
-    n_ch = data_uv.shape[0]
-    model = model if model is not None else _load_model(None, n_ch)
-    spe = 30.0 * float(sfreq)
-    if abs(spe - round(spe)) > 1e-9:
-        return stage_signal(data_uv, sfreq, channel_names, model, use_hmm)
-    from dreamband.signal.context import context_features
-    from dreamband.signal.epochs import resample_to_staging
-    from dreamband.signal.features import BASE_FEATURE_NAMES, base_features_many
-    from dreamband.signal.hmm import hmm_forward
-    from dreamband.signal.quality import assess_epochs
-    from dreamband.signal.stager import screen_epochs
-
-    stager = Stager(model, n_channels=n_ch, use_hmm=use_hmm)
-    spe = int(round(spe))
-    n_ep = data_uv.shape[1] // spe
-    if n_ep == 0:
-        return []
-    native = np.ascontiguousarray(data_uv[:, : n_ep * spe].reshape(n_ch, n_ep, spe).transpose(1, 0, 2))
-    staging = np.empty((n_ep, n_ch, 3000))
-    base = np.full((n_ep, n_ch, 9), np.nan)
-    qualities = []
-    finite = np.zeros(n_ep, dtype=bool)
-    step = max(1, _BATCH_EPOCHS // n_ch)
-    for c0 in range(0, n_ep, step):  # a few epochs at a time: each pass finds them in the cache
-        c1 = min(c0 + step, n_ep)
-        chunk = native[c0:c1]
-        staging[c0:c1] = resample_to_staging(chunk.reshape(-1, spe), sfreq).reshape(c1 - c0, n_ch, -1)
-        qualities += assess_epochs(chunk, sfreq, channel_names)
-        fin = np.isfinite(staging[c0:c1]).all(axis=(1, 2))
-        finite[c0:c1] = fin
-        if fin.any():
-            base[c0:c1][fin] = base_features_many(staging[c0:c1][fin])
-    keys = [f"{ch}_{n}" for ch in model.channels for n in BASE_FEATURE_NAMES]
-    screened = screen_epochs(staging, qualities, model.channels, finite)
-    ok = np.array([not r for r, _ in screened])
-    idx = np.flatnonzero(ok)
-    proba = np.empty((0, N_STAGES))
-    raw = proba
-    if idx.size:
-        rows = context_features(idx, base[idx].reshape(idx.size, -1), n_ch, model.prior_mean, model.prior_var)
-        raw = model.predict_proba(rows)
-        if stager.use_hmm:
-            gaps = np.diff(idx, prepend=idx[0] - 1)
-            proba = hmm_forward(raw, gaps, model.transition, model.class_prior, model.hmm_weight)
-        else:
-            proba = raw
-    out: list[StagedEpoch] = []
-    k = 0
-    for e in range(n_ep):
-        ep = Epoch(e, e * spe / float(sfreq), native[e], staging[e], float(sfreq))  # views of our own arrays
-        reasons, q_ok = screened[e]
-        feats = dict(zip(keys, base[e].ravel().tolist(), strict=True)) if finite[e] else {}
-        if ok[e]:
-            p = proba[k]
-            st = int(np.argmax(p))
-            res = StageResult(st, p, float(p[st]), feats, True, (), e, raw[k])
-            k += 1
-        else:
-            res = StageResult(UNSTAGED, np.full(N_STAGES, np.nan), 0.0, feats, q_ok, tuple(reasons), e)
-        out.append(StagedEpoch(ep, qualities[e], res))
-    return out
+    data_uv = _check_signal(data_uv, channel_names)
+    return staging_pipeline(sfreq, channel_names, model, use_hmm).stage_all(data_uv)
 
 
 def _print_confusion(cm: np.ndarray, indent: str = "    ") -> None:

@@ -202,7 +202,8 @@ class NightConsole(QtWidgets.QMainWindow):
         outer.setContentsMargins(4, 4, 4, 4)
         left = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
         self.traces = TracePanel(self.channel_names, self.channel_types, self.sfreq)
-        self.frontal = pick_frontal(self.channel_names, self.channel_types)
+        # the spectrogram shows the channel being staged
+        self.frontal = pick_frontal(self.channel_names, self.channel_types, getattr(self.engine, "staging_rows", None))
         self.spectrogram = SpectrogramPanel(self.sfreq, self.channel_names[self.frontal])
         self.hypnogram = HypnogramPanel()
         for panel in (self.spectrogram, self.hypnogram):

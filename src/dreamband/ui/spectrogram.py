@@ -14,23 +14,22 @@ import pyqtgraph as pg
 from pyqtgraph.Qt import QtCore, QtWidgets
 from scipy.signal import welch
 
+from dreamband.firmware_bridge.montage import pick_staging_channels
 from dreamband.ui import theme
 from dreamband.ui.timeaxis import ClockAxis
 
-FRONTAL_NAMES = ("fpz", "fp1", "fp2", "af7", "af8", "fz", "f3", "f4", "eeg fpz-cz", "fpz-cz")
 
+def pick_frontal(channel_names: Sequence[str], channel_types: Sequence[str],
+                 staging_rows: Sequence[int] | None = None) -> int:
+    """The channel the spectrogram shows: the one being staged.
 
-def pick_frontal(channel_names: Sequence[str], channel_types: Sequence[str]) -> int:
-    """Return the index of the frontal EEG channel (Fpz/Fp1/... by name, else the first EEG)."""
-    lowered = [n.lower() for n in channel_names]
-    for wanted in FRONTAL_NAMES:
-        for i, name in enumerate(lowered):
-            if name == wanted or name.startswith(wanted + "-") or name.endswith(" " + wanted):
-                return i
-    for i, kind in enumerate(channel_types):
-        if kind == "eeg":
-            return i
-    return 0
+    ``staging_rows`` (the engine's) when given, else the one channel picker
+    (:func:`~dreamband.firmware_bridge.montage.pick_staging_channels`); 0 without an EEG channel.
+    """
+    try:
+        return pick_staging_channels(channel_names, channel_types, 1, preferred=staging_rows)[0]
+    except ValueError:
+        return 0
 
 
 class SpectrogramAccumulator:

@@ -1,0 +1,416 @@
+"""The session pipeline: one object from samples to events, with no threads and no I/O.
+
+``chunk in -> events out``. :class:`SessionPipeline` holds everything a night computes:
+the conditioning hook, the 30-s epochs, signal quality, the stager, the arousal detector, the
+night's state and the trigger policies. The threaded :class:`~dreamband.session.engine.SessionEngine`
+(live and ``replay``), ``dreamband stage`` (:func:`dreamband.session.offline.stage_signal` and
+``stage_signal_batch``) all drive this one object, so a fix to conditioning, staging or
+triggers is made once.
+
+Three entry points share one definition of each step:
+
+- :meth:`SessionPipeline.process`: a :class:`~dreamband.firmware_bridge.chunk.StreamChunk` in,
+  the session events it caused out (samples, quality changes, staged epochs, states, arousal
+  readings routed to the policies, triggers). What the engine calls per chunk.
+- :meth:`SessionPipeline.stage_stream`: samples in, :class:`StagedEpoch` out (only the staging
+  part of :meth:`process`: epochs, quality, stager), for offline staging chunk by chunk.
+- :meth:`SessionPipeline.stage_all`: a whole recording at once, the same epochs and stages
+  computed by the vectorised batch kernels (tested identical to :meth:`stage_stream`).
+
+Causal: what the pipeline says about minute N depends only on the samples up to minute N; the
+first N minutes alone give exactly the first N minutes of the whole (tested).
+
+Seams left for the next steps of the project:
+
+- ``conditioner``: an object with ``process(data) -> data`` (carried state, one block equals
+  many chunks) applied to the EEG/EOG/EMG rows before epoching, e.g. a streaming high-pass,
+  notch or resampler from ``signal/``. Default: none (the samples as they came).
+- :meth:`SessionPipeline.staging_positions` chooses the staging channels of each epoch from its
+  quality (today: the fixed staging channels; the place for staging-channel failover).
+- per-epoch arousal baselines: :meth:`SessionPipeline._epoch_events` feeds the detector's
+  baseline from usable REM epochs.
+- ``actions``: the port through which triggers act (``start``, ``stop``, ``on_epoch``,
+  ``on_tick``; the engine's :class:`~dreamband.session.actions.ActionManager`). The pipeline
+  only decides; the actions port does the output. None: triggers are only reported.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from dreamband.firmware_bridge.chunk import StreamChunk, StreamEvent
+from dreamband.firmware_bridge.montage import pick_staging_channels
+from dreamband.session.events import (
+    EpochStaged,
+    Event,
+    QualityChanged,
+    SamplesArrived,
+    StateChanged,
+    TriggerFired,
+    stream_event,
+)
+from dreamband.session.settings import SessionSettings
+from dreamband.session.state import NightState
+from dreamband.session.triggers import Policy, StopRequest, build_policies, usable
+from dreamband.signal.context import context_features
+from dreamband.signal.detectors import ArousalDetector, ArousalReading
+from dreamband.signal.epochs import Epoch, EpochBuffer, resample_to_staging
+from dreamband.signal.features import BASE_FEATURE_NAMES, base_features_many
+from dreamband.signal.filters import StreamingSosFilter
+from dreamband.signal.hmm import hmm_forward
+from dreamband.signal.quality import EpochQuality, assess_epoch, assess_epochs
+from dreamband.signal.stager import Stager, StageResult, screen_epochs
+from dreamband.signal.stages import N_STAGES, REM, UNSTAGED
+
+#: epoch rows (epochs x channels) resampled, assessed and featurised together in the batch path
+BATCH_EPOCH_ROWS = 32
+#: the arousal detector needs the 0.5-45 Hz band: only for boards at >= this rate
+DETECTOR_MIN_SFREQ = 90.0
+
+
+class Conditioner(Protocol):
+    """Continuous signal conditioning with carried state (high-pass, notch, resampler ...)."""
+
+    def process(self, data: np.ndarray) -> np.ndarray:
+        """Condition the next samples, shape (n_channels, n_samples); same shape out."""
+
+
+@dataclass(frozen=True)
+class StagedEpoch:
+    """One staged epoch: the epoch, the quality of all its channels and the stager's answer."""
+
+    epoch: Epoch
+    quality: EpochQuality
+    result: StageResult
+
+
+class SessionPipeline:
+    """From samples to events: conditioning, epochs, quality, staging, night state, triggers.
+
+    Parameters
+    ----------
+    sfreq : float
+        Sampling rate of the samples pushed, Hz.
+    channel_names, channel_types : list of str
+        One per row of the samples pushed (types ``eeg``, ``eog``, ``emg``, ``accel``, ``misc``).
+    settings : SessionSettings, optional
+        Epoch length, night-state definitions, triggers.
+    stager : Stager, optional
+        Default: the shipped model for one channel (or ``settings.model_path``).
+    staging_rows : list of int, optional
+        Rows (of the samples pushed) the stager sees, in model channel order. Default: the
+        montage's choice (``preferred_staging``), completed by
+        :func:`~dreamband.firmware_bridge.montage.pick_staging_channels`.
+    preferred_staging : sequence of int, optional
+        Rows asked for by the montage (``Montage.staging_channels``), tried first.
+    start_datetime : datetime, optional
+        Wall-clock time of the first sample (the night's clock); default now.
+    triggers : bool
+        Build the trigger policies (False: staging and night state only, as ``dreamband stage``).
+    actions : object, optional
+        The actions port (see the module docstring).
+    conditioner : Conditioner, optional
+        Applied to the EEG/EOG/EMG rows before epoching.
+    arousals : bool
+        Run the arousal detector (when the rate allows it).
+
+    Attributes
+    ----------
+    night : NightState
+    epochs : list of EpochStaged
+    triggers : list of TriggerFired
+    policies : dict[str, Policy]
+    staging_rows : list of int
+    """
+
+    def __init__(self, sfreq: float, channel_names: list[str], channel_types: list[str],
+                 settings: SessionSettings | None = None, *, stager: Stager | None = None,
+                 staging_rows: list[int] | None = None, preferred_staging: Any = None,
+                 start_datetime: dt.datetime | None = None, triggers: bool = True, actions: Any = None,
+                 conditioner: Conditioner | None = None, arousals: bool = True) -> None:
+        self.sfreq = float(sfreq)
+        if not np.isfinite(self.sfreq) or self.sfreq <= 0:
+            raise ValueError(f"sfreq must be a positive number of Hz, got {sfreq!r}.")
+        self.channel_names = [str(n) for n in channel_names]
+        self.channel_types = [str(t) for t in channel_types]
+        if len(self.channel_names) != len(self.channel_types):
+            raise ValueError(f"{len(self.channel_names)} channel names but {len(self.channel_types)} types.")
+        self.settings = settings or SessionSettings()
+        types = self.channel_types
+        self._eeg_rows = [i for i, t in enumerate(types) if t == "eeg"]
+        if not self._eeg_rows:
+            raise ValueError(f"The source has no EEG channel (channels: {self.channel_names}); "
+                             "choose the headband's EEG rows with --eeg.")
+        self._exg_rows = [i for i, t in enumerate(types) if t in ("eeg", "eog", "emg")]
+        self._exg_names = [self.channel_names[i] for i in self._exg_rows]
+        self._eeg_names = [self.channel_names[i] for i in self._eeg_rows]
+        self.stager = stager or Stager(model=self.settings.model_path, n_channels=1)
+        if staging_rows is None:
+            staging_rows = pick_staging_channels(self.channel_names, types, self.stager.n_channels,
+                                                 preferred=preferred_staging)
+        self.staging_rows = [int(r) for r in staging_rows]
+        if len(self.staging_rows) != self.stager.n_channels or any(types[r] != "eeg" for r in self.staging_rows):
+            raise ValueError(f"The stager needs {self.stager.n_channels} EEG channel(s); got rows "
+                             f"{self.staging_rows} of {self.channel_names} ({types}).")
+        self._staging_pos = [self._exg_rows.index(r) for r in self.staging_rows]
+        self._all_staging = self._staging_pos == list(range(len(self._exg_rows)))
+        self.epoch_s = float(self.settings.epoch_s)
+        # only the staging rows are resampled to 100 Hz (staging_v holds them, in stager order)
+        self._epochs_buf = EpochBuffer(self.sfreq, len(self._exg_rows), epoch_s=self.epoch_s,
+                                       staging_rows=self._staging_pos)
+        self.conditioner = conditioner
+        emg = [i for i, t in enumerate(types) if t == "emg"]
+        self._accel_rows = [i for i, t in enumerate(types) if t == "accel"]
+        self._det_rows = sorted(set(self._eeg_rows + emg))
+        self._det_filter: StreamingSosFilter | None = None
+        self.detector: ArousalDetector | None = None
+        if arousals and self.sfreq >= DETECTOR_MIN_SFREQ:
+            det = self._det_rows
+            self._det_filter = StreamingSosFilter.highpass(0.5, self.sfreq, len(det))
+            self.detector = ArousalDetector(self.sfreq, eeg_rows=[det.index(r) for r in self.staging_rows],
+                                            emg_rows=[det.index(r) for r in emg],
+                                            accel_rows=list(range(len(det), len(det) + len(self._accel_rows))))
+        self.night = NightState(start_datetime or dt.datetime.now().astimezone(), self.epoch_s,
+                                self.settings.persistent_sleep_min, self.settings.rem_interruption_epochs)
+        self.policies: dict[str, Policy] = build_policies(self.settings.triggers) if triggers else {}
+        self.actions = actions
+        self.epochs: list[EpochStaged] = []
+        self.triggers: list[TriggerFired] = []
+        self._quality: dict[str, str] = {}
+        self._n = 0
+        self._batch_done = False
+
+    # ------------------------------------------------------------------ clocks
+    @property
+    def n_samples(self) -> int:
+        """Samples taken so far (per channel)."""
+        return self._n
+
+    @property
+    def time(self) -> float:
+        """Session time of the latest sample, seconds (samples / sfreq: the data's own clock)."""
+        return self._n / self.sfreq
+
+    # ------------------------------------------------------------------ staging (one definition)
+    def staging_positions(self, quality: EpochQuality) -> list[int]:
+        """Positions (among the EEG/EOG/EMG rows) of the channels this epoch is staged from.
+
+        Today the fixed staging channels; staging-channel failover chooses here from ``quality``.
+        """
+        return self._staging_pos
+
+    def _condition(self, exg: np.ndarray) -> np.ndarray:
+        return exg if self.conditioner is None else self.conditioner.process(exg)
+
+    def _stage_epoch(self, ep: Epoch) -> StagedEpoch:
+        q = assess_epoch(ep.data_uv, self.sfreq, self._exg_names)
+        pos = self.staging_positions(q)
+        sq = q if self._all_staging and pos is self._staging_pos else q.subset(pos, self._exg_names)
+        return StagedEpoch(ep, q, self.stager.stage(ep.staging_v, sq, epoch_index=ep.index))
+
+    def stage_stream(self, data: np.ndarray) -> list[StagedEpoch]:
+        """Take the next samples (all rows, shape (n_channels, n)); stage the epochs they complete.
+
+        Only the staging part of :meth:`process` (no events, no night state, no triggers).
+        """
+        data = self._check_data(data)
+        self._n += data.shape[1]
+        return [self._stage_epoch(ep) for ep in self._epochs_buf.push(self._condition(data[self._exg_rows]))]
+
+    def stage_all(self, data: np.ndarray) -> list[StagedEpoch]:
+        """Stage a whole recording at once (vectorised kernels); the same as :meth:`stage_stream`.
+
+        Every step is the streaming one applied to all epochs in batches: per-epoch polyphase
+        resampling (rows of one Numba call), quality and screening of all epochs at once, the
+        Numba features of all epochs in one call, the same causal context over the stageable
+        epochs, one tree call (the batch kernel: same sums), the same HMM forward pass. Only
+        on a fresh pipeline; a rate without a whole number of samples per epoch falls back to
+        :meth:`stage_stream`.
+        """
+        if self._n or self._batch_done:
+            raise RuntimeError("stage_all() stages a whole recording on a fresh pipeline; create a new one.")
+        data = self._check_data(data)
+        spe = self.epoch_s * self.sfreq
+        if abs(spe - round(spe)) > 1e-9 or self.epoch_s != 30.0:
+            return self.stage_stream(data)
+        self._batch_done = True
+        spe = int(round(spe))
+        exg = self._condition(data[self._exg_rows])
+        n_ep = exg.shape[1] // spe
+        self._n = data.shape[1]
+        if n_ep == 0:
+            return []
+        return self._stage_batch(exg, spe, n_ep)
+
+    def _stage_batch(self, exg: np.ndarray, spe: int, n_ep: int) -> list[StagedEpoch]:
+        model, stager = self.stager.model, self.stager
+        n_exg, pos = exg.shape[0], self._staging_pos
+        n_st = len(pos)
+        native = np.ascontiguousarray(exg[:, : n_ep * spe].reshape(n_exg, n_ep, spe).transpose(1, 0, 2))
+        staging = np.empty((n_ep, n_st, 3000))
+        base = np.full((n_ep, n_st, len(BASE_FEATURE_NAMES)), np.nan)
+        qualities: list[EpochQuality] = []
+        finite = np.zeros(n_ep, dtype=bool)
+        step = max(1, BATCH_EPOCH_ROWS // n_exg)
+        for c0 in range(0, n_ep, step):  # a few epochs at a time: each pass finds them in the cache
+            c1 = min(c0 + step, n_ep)
+            chunk = native[c0:c1]
+            rows = chunk if self._all_staging else chunk[:, pos]
+            staging[c0:c1] = resample_to_staging(rows.reshape(-1, spe), self.sfreq).reshape(c1 - c0, n_st, -1)
+            qualities += assess_epochs(chunk, self.sfreq, self._exg_names)
+            fin = np.isfinite(staging[c0:c1]).all(axis=(1, 2))
+            finite[c0:c1] = fin
+            if fin.any():
+                base[c0:c1][fin] = base_features_many(staging[c0:c1][fin])
+        keys = [f"{ch}_{n}" for ch in model.channels for n in BASE_FEATURE_NAMES]
+        sub = qualities if self._all_staging else [q.subset(pos, self._exg_names) for q in qualities]
+        screened = screen_epochs(staging, sub, model.channels, finite)
+        ok = np.array([not r for r, _ in screened])
+        idx = np.flatnonzero(ok)
+        proba = raw = np.empty((0, N_STAGES))
+        if idx.size:
+            rows = context_features(idx, base[idx].reshape(idx.size, -1), n_st, model.prior_mean, model.prior_var)
+            raw = model.predict_proba(rows)
+            if stager.use_hmm:
+                gaps = np.diff(idx, prepend=idx[0] - 1)
+                proba = hmm_forward(raw, gaps, model.transition, model.class_prior, model.hmm_weight)
+            else:
+                proba = raw
+        out: list[StagedEpoch] = []
+        k = 0
+        for e in range(n_ep):
+            ep = Epoch(e, e * spe / self.sfreq, native[e], staging[e], self.sfreq)  # views of our own arrays
+            reasons, q_ok = screened[e]
+            feats = dict(zip(keys, base[e].ravel().tolist(), strict=True)) if finite[e] else {}
+            if ok[e]:
+                p = proba[k]
+                st = int(np.argmax(p))
+                res = StageResult(st, p, float(p[st]), feats, True, (), e, raw[k])
+                k += 1
+            else:
+                res = StageResult(UNSTAGED, np.full(N_STAGES, np.nan), 0.0, feats, q_ok, tuple(reasons), e)
+            out.append(StagedEpoch(ep, qualities[e], res))
+        return out
+
+    def _check_data(self, data: np.ndarray) -> np.ndarray:
+        data = np.asarray(data, dtype=np.float64)
+        if data.ndim != 2 or data.shape[0] != len(self.channel_names):
+            raise ValueError(f"Samples must have shape ({len(self.channel_names)}, n_samples), got {data.shape}.")
+        if self._batch_done:
+            raise RuntimeError("This pipeline staged a whole recording (stage_all); create a new one.")
+        return data
+
+    # ------------------------------------------------------------------ events
+    def process(self, chunk: StreamChunk) -> list[Event]:
+        """Take one chunk; return the events it caused, in time order (independent of chunking)."""
+        n = chunk.n_samples
+        if n == 0:
+            return []
+        staged = self.stage_stream(chunk.data)
+        t = self.time
+        events: list[Event] = [SamplesArrived(t, chunk)]
+        self.night.note_samples(t)
+        readings = self._arousal_readings(chunk.data)
+        # interleave arousal readings and epochs in time order
+        ri = 0
+        for s in staged:
+            end = s.epoch.onset_s + self.epoch_s
+            while ri < len(readings) and readings[ri].time <= end + 1e-9:
+                events += self._on_reading(readings[ri])
+                ri += 1
+            events += self._epoch_events(s)
+        for r in readings[ri:]:
+            events += self._on_reading(r)
+        return events
+
+    def _arousal_readings(self, data: np.ndarray) -> list[ArousalReading]:
+        if self.detector is None:
+            return []
+        det = data[self._det_rows]
+        if self._det_filter is not None:
+            det = self._det_filter.process(det)
+        if self._accel_rows:
+            det = np.vstack([det, data[self._accel_rows]])
+        return self.detector.process(det)
+
+    def _on_reading(self, reading: ArousalReading) -> list[Event]:
+        out: list[Event] = []
+        for p in self.policies.values():
+            if p.enabled:
+                out += self.route(p.on_arousal(reading, self.night))
+        return out
+
+    def _epoch_events(self, staged: StagedEpoch) -> list[Event]:
+        ep, q, res = staged.epoch, staged.quality, staged.result
+        events: list[Event] = []
+        t = ep.onset_s + self.epoch_s
+        for name, status in q.status.items():
+            if self._quality.get(name, "good") != status:
+                reason = next((r for r in q.reasons if r.startswith(f"{name}:")), "")
+                events.append(QualityChanged(t, name, status, reason))
+            self._quality[name] = status
+            if name in self._eeg_names:
+                self.night.update_quality(name, status, t, self._eeg_names)
+        ev = EpochStaged(
+            time=t, epoch_index=int(ep.index), onset=float(ep.onset_s), stage=int(res.stage),
+            probabilities=tuple(float(p) for p in res.probabilities), confidence=float(res.confidence),
+            quality_ok=bool(res.quality_ok and res.stage != UNSTAGED), quality_reasons=tuple(res.reasons),
+            features={k: float(v) for k, v in res.features.items()},
+        )
+        self.epochs.append(ev)
+        self.night.update(ev)
+        events += [ev, StateChanged(t, self.night.plain, self.night.snapshot())]
+        if self.actions is not None:
+            events += self.actions.on_epoch(ev)
+        for p in self.policies.values():
+            if p.enabled:
+                events += self.route(p.on_epoch(ev, self.night))
+        if self.detector is not None and ev.stage == REM and usable(ev):
+            self.detector.add_baseline(ev.onset, t)
+        return events
+
+    def stream_events(self, stream_events: list[StreamEvent], time: float | None = None) -> list[Event]:
+        """The source's own events (gap, reconnect, end ...) as session events, then the new state."""
+        if not stream_events:
+            return []
+        t = self.time if time is None else float(time)
+        events: list[Event] = []
+        for se in stream_events:
+            self.night.update_stream(se.kind, t)
+            events.append(stream_event(t, se.kind, se.message, dict(se.details)))
+        events.append(StateChanged(t, self.night.plain, self.night.snapshot()))
+        return events
+
+    def tick(self, time: float) -> list[Event]:
+        """Data time passed (after every chunk, also an empty one): the policies' and actions' clocks."""
+        events: list[Event] = []
+        for p in self.policies.values():
+            if p.enabled:
+                events += self.route(p.on_tick(time, self.night))
+        if self.actions is not None:
+            events += self.actions.on_tick(time)
+        return events
+
+    def route(self, outs: list[Any]) -> list[Event]:
+        """The policies' outputs as events; triggers are kept and handed to the actions port."""
+        events: list[Event] = []
+        for o in outs:
+            if isinstance(o, TriggerFired):
+                self.triggers.append(o)
+                events.append(o)
+                if self.actions is not None:
+                    events += self.actions.start(o)
+            elif isinstance(o, StopRequest):
+                if self.actions is not None:
+                    events += self.actions.stop(o.policy, o.time, o.reason)
+            elif isinstance(o, Event):
+                events.append(o)
+        return events
+
+    def state_event(self, time: float | None = None) -> StateChanged:
+        """The night's state now, as an event."""
+        return StateChanged(self.time if time is None else float(time), self.night.plain, self.night.snapshot())
