@@ -288,3 +288,77 @@ def _open_private(path: Path, mode: int = 0o600) -> int:
     import os
 
     return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, mode)
+
+
+def format_hypnogram_csv(stages: np.ndarray, probabilities: np.ndarray, quality: list[str] | np.ndarray,
+                         onsets_s: np.ndarray | None = None, epoch_s: float = EPOCH_S) -> str:
+    """The text :class:`HypnogramWriter` would write for a whole night, made in one formatting pass.
+
+    Parameters
+    ----------
+    stages : ndarray, shape (n_epochs,)
+        Stage codes (``-1`` unstaged).
+    probabilities : ndarray, shape (n_epochs, 5)
+        W..REM; ignored (empty cells) where the epoch is unstaged or the value is not finite.
+    quality : sequence of str, length n_epochs
+        ``"ok"`` or the reasons.
+    onsets_s : ndarray, shape (n_epochs,), optional
+        Epoch onsets in seconds (default ``epoch * epoch_s``).
+    epoch_s : float
+
+    Returns
+    -------
+    str
+        Header line and one line per epoch, byte for byte what :class:`HypnogramWriter` writes.
+    """
+    stages = np.asarray(stages)
+    n = stages.shape[0]
+    probs = np.asarray(probabilities, dtype=np.float64)
+    if stages.ndim != 1 or probs.shape != (n, 5) or len(quality) != n:
+        raise ValueError(f"stages (n,), probabilities (n, 5) and quality (n) must agree; got {stages.shape}, "
+                         f"{probs.shape}, {len(quality)}.")
+    bad = (stages != UNSTAGED) & ((stages < 0) | (stages > 4))
+    if bad.any():
+        raise ValueError(f"Unknown stage codes {np.unique(stages[bad]).tolist()}; expected -1 or 0..4.")
+    onsets = np.arange(n) * float(epoch_s) if onsets_s is None else np.asarray(onsets_s, dtype=np.float64)
+    names = np.array([stage_name(UNSTAGED), *STAGE_NAMES], dtype=object)
+    cells = np.empty((n, 9), dtype=object)
+    cells[:, 0] = np.arange(n)
+    cells[:, 1] = onsets
+    cells[:, 2] = names[stages.astype(np.int64) + 1]
+    cells[:, 3:8] = np.where((stages != UNSTAGED)[:, None], probs, np.nan)
+    cells[:, 8] = [str(q).replace(",", ";").replace("\n", " ") for q in quality]
+    text = ("%d,%.3f,%s,%.4f,%.4f,%.4f,%.4f,%.4f,%s\n" * n) % tuple(cells.ravel().tolist())
+    # "%.4f" of NaN/inf is "nan"/"inf"; the writer leaves such cells empty. Quality has no commas left.
+    for word in ("nan", "inf", "-inf"):
+        text = text.replace(f",{word},", ",,").replace(f",{word},", ",,")
+    return ",".join(CSV_COLUMNS) + "\n" + text
+
+
+def write_hypnogram_csv(path: str | Path, stages: np.ndarray, probabilities: np.ndarray,
+                        quality: list[str] | np.ndarray, onsets_s: np.ndarray | None = None,
+                        epoch_s: float = EPOCH_S, mode: int = 0o644) -> Path:
+    """Write a whole night's ``hypnogram.csv`` at once (see :func:`format_hypnogram_csv`).
+
+    The file appears complete or not at all: it is written beside ``path`` and renamed over it,
+    so a crash never leaves a half file that looks done.
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
+    import os
+
+    path = Path(path)
+    text = format_hypnogram_csv(stages, probabilities, quality, onsets_s, epoch_s)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        with open(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
