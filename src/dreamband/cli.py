@@ -21,7 +21,7 @@ _VERBS: dict[str, tuple[str, str, str]] = {
     "live": ("dreamband.session.live", "run_live", "Stream a board, stage sleep live, fire gentle wake triggers (window or --headless)."),
     "replay": ("dreamband.session.replay", "run_replay", "Feed a recording through the same engine as live, at 1x, Nx or --speed max."),
     "boards": ("dreamband.session.boards", "run_boards", "List the supported boards with their rate and channel names."),
-    "stage": ("dreamband.session.offline", "run_stage", "Stage a recording offline and write its hypnogram as CSV."),
+    "stage": ("dreamband.session.cohort", "run_stage", "Stage recordings offline (one night or a cohort, optionally on Dask): hypnogram CSVs and cohort.csv."),
     "evaluate": ("dreamband.session.offline", "run_evaluate", "Score the shipped stager against expert hypnograms (Sleep-EDF features or DREAMS)."),
     "train": ("dreamband.session.offline", "run_train", "Train the sleep-stage model on Sleep-EDF features (needs the 'train' extra)."),
     "simulate": ("dreamband.session.simulate", "run_simulate", "Write a generated night (EDF+ or BrainFlow CSV) from the sleeper model."),
@@ -99,8 +99,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("boards", help=helps["boards"], description=helps["boards"])
 
     p = sub.add_parser("stage", help=helps["stage"], description=helps["stage"])
-    p.add_argument("file", help="Recording to stage.")
-    p.add_argument("-o", "--output", default=None, help="Output CSV (default: beside the input).")
+    p.add_argument("paths", nargs="+", metavar="PATH",
+                   help="Recordings: files (any format replay reads), folders (searched recursively) or glob patterns.")
+    p.add_argument("--out-dir", default=None, metavar="DIR",
+                   help="Where <name>.hypnogram.csv and cohort.csv go (default: the recordings' folder).")
+    p.add_argument("-o", "--output", default=None, help="Hypnogram CSV of a single recording (instead of --out-dir).")
+    p.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="Stage on a local Dask cluster of N processes (needs the 'cohort' extra).")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="Stage on a running Dask cluster, e.g. tcp://host:8786 (workers must see the same paths).")
+    p.add_argument("--force", action="store_true", help="Stage again nights cohort.csv says are done.")
     p.add_argument("--channels", default=None, help="Comma-separated EEG channel(s) to stage from.")
     p.add_argument("--model", default=None, help="Model file (default: the shipped one-channel model).")
 
