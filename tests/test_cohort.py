@@ -251,3 +251,22 @@ def test_two_worker_local_cluster_equals_one_process(nights: Path, tmp_path: Pat
                (tmp_path / "two" / f"night{k}.hypnogram.csv").read_bytes()
     broken = next(r for r in two.rows if r["name"] == "broken")
     assert broken["status"] == "failed" and "damaged" in broken["error"]
+
+
+def test_cohort_batch_arrays_equal_the_live_path(nights: Path) -> None:
+    """`stage`'s arrays (SessionPipeline.stage_night) are the streaming path's epochs, unstaged ones too."""
+    from dreamband.session.cohort import _load_model, _load_staging_channels
+    from dreamband.session.offline import stage_signal
+    fast = _load_staging_channels(nights / "night2.edf", None)
+    fast["data"][0, 250 * 300: 250 * 340] = np.nan  # a dropout and a dead electrode: unstaged epochs
+    fast["data"][0, 250 * 600: 250 * 660] = 3.0
+    model = _load_model(None, 1)
+    batch = stage_arrays(fast["data"], fast["sfreq"], fast["names"], model)
+    live = stage_signal(fast["data"], fast["sfreq"], fast["names"], model, chunk_s=7.0)
+    np.testing.assert_array_equal(batch["stages"], [s.result.stage for s in live])
+    staged = batch["stages"] >= 0
+    np.testing.assert_array_equal(batch["probabilities"][staged], np.array([s.result.probabilities for s in live])[staged])
+    assert np.isnan(batch["probabilities"][~staged]).all()
+    assert batch["quality"] == ["ok" if s.result.stage >= 0 and s.quality.ok else "; ".join(s.result.reasons)
+                                for s in live]
+    assert (~staged).sum() >= 3

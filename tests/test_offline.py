@@ -110,10 +110,10 @@ def test_stage_generated_edf_beside_input(tmp_path: Path, capsys) -> None:
 
 
 def test_stage_errors(tmp_path: Path) -> None:
-    from dreamband.session.offline import run_stage
+    from dreamband.session.cohort import run_stage
 
     with pytest.raises(FileNotFoundError):
-        run_stage(argparse.Namespace(file=str(tmp_path / "none.edf"), output=None, channels=None, model=None))
+        run_stage(argparse.Namespace(paths=[str(tmp_path / "none.edf")], output=None, channels=None, model=None))
 
 
 def test_sleepedf_loader_errors(tmp_path: Path) -> None:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import datetime as dt
 import glob
 import os
 import sys
@@ -169,18 +168,17 @@ def _kernels_ready() -> bool:
     return True
 
 
-#: the start time of the probe recording the channel picker is asked about (it reads names and types only)
-_EPOCH_ZERO = dt.datetime.fromtimestamp(0, dt.timezone.utc)
-
-
 def _pick_rows(names: list[str], types: list[str], channels: tuple[str, ...] | None) -> list[int]:
-    """Rows of the staging channels: the names given, else the one frontal-channel picker."""
-    from dreamband.recordings.base import Recording
+    """Rows of the staging channels: the names given (case-insensitive), else the one channel picker."""
+    from dreamband.firmware_bridge.montage import pick_staging_channels
 
-    probe = Recording(np.empty((len(names), 0)), 1.0, names, types, _EPOCH_ZERO)
     if channels:
-        return [probe.channel_index(c) for c in channels]
-    return [probe.frontal_channel()]
+        low = [n.lower() for n in names]
+        missing = [c for c in channels if c.lower() not in low]
+        if missing:
+            raise ValueError(f"No channel {', '.join(map(repr, missing))} in this recording; it has {names}.")
+        return [low.index(c.lower()) for c in channels]
+    return pick_staging_channels(names, types, 1)
 
 
 def _load_staging_channels(path: Path, channels: tuple[str, ...] | None) -> dict:
@@ -210,35 +208,34 @@ def _load_staging_channels(path: Path, channels: tuple[str, ...] | None) -> dict
 
 
 def _load_model(model: str | None, n_channels: int):
-    from dreamband.signal.model import StagingModel
-    from dreamband.signal.stager import SHIPPED_MODELS
+    from dreamband.session.offline import _load_model as load
 
-    if model:
-        return StagingModel.load(model)
-    if n_channels not in SHIPPED_MODELS:
-        raise ValueError(f"No shipped model for {n_channels} channels; pick 1 (frontal) or 2 (frontal + parietal) "
-                         "with --channels, or give --model.")
-    return StagingModel.load(SHIPPED_MODELS[n_channels])
+    return load(model, n_channels)
 
 
 def stage_arrays(data_uv: np.ndarray, sfreq: float, names: list[str], model) -> dict[str, np.ndarray | list]:
-    """Stage a night on the batch path; return arrays (stages, probabilities, quality text)."""
-    from dreamband.session.offline import stage_signal_batch
+    """Stage a night on the session pipeline's batch path; arrays (stages, probabilities, quality text).
+
+    The pipeline is :func:`dreamband.session.offline.staging_pipeline`, the object a live night
+    runs; :meth:`~dreamband.session.pipeline.SessionPipeline.stage_night` gives arrays, no
+    per-epoch objects. Rates without a whole number of samples per epoch stream instead.
+    """
+    from dreamband.session.offline import staging_pipeline
     from dreamband.signal.stages import UNSTAGED
 
-    staged = stage_signal_batch(data_uv, sfreq, names, model)
-    n = len(staged)
-    stages = np.fromiter((s.result.stage for s in staged), dtype=np.int8, count=n)
-    proba = np.full((n, 5), np.nan)
-    quality = []
-    quality_ok = np.zeros(n, dtype=bool)
-    for e, s in enumerate(staged):
-        r = s.result
-        if r.stage != UNSTAGED:
-            proba[e] = r.probabilities
-        quality_ok[e] = s.quality.ok
-        quality.append("ok" if r.stage != UNSTAGED and s.quality.ok else "; ".join(r.reasons) or "unstaged")
-    return {"stages": stages, "probabilities": proba, "quality": quality, "quality_ok": quality_ok}
+    pipe = staging_pipeline(sfreq, names, model)
+    try:
+        night = pipe.stage_night(data_uv)
+    except ValueError:  # e.g. 256.3 Hz: the streaming path (same stages, one object per epoch)
+        staged = staging_pipeline(sfreq, names, model).stage_all(data_uv)
+        stages = np.array([s.result.stage for s in staged], dtype=np.int8)
+        proba = np.array([s.result.probabilities for s in staged]).reshape(-1, 5)
+        ok = np.array([s.quality.ok for s in staged], dtype=bool)
+        quality = ["ok" if s.result.stage != UNSTAGED and s.quality.ok else "; ".join(s.result.reasons) or "unstaged"
+                   for s in staged]
+        return {"stages": stages, "probabilities": proba, "quality": quality, "quality_ok": ok}
+    return {"stages": night.stages, "probabilities": night.probabilities, "quality": night.quality_text(),
+            "quality_ok": np.fromiter((q.ok for q in night.qualities), dtype=bool, count=night.n_epochs)}
 
 
 def _reason_summary(quality: list[str], top: int = 3) -> str:

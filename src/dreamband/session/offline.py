@@ -1,6 +1,7 @@
-"""Offline commands: ``dreamband train``, ``dreamband evaluate``, ``dreamband stage``.
+"""Offline commands: ``dreamband train`` and ``dreamband evaluate``; the staging entry points.
 
-``stage`` and ``evaluate --dreams`` drive the session pipeline
+``dreamband stage`` (:mod:`dreamband.session.cohort`, one night or a cohort) and
+``evaluate --dreams`` drive the session pipeline
 (:class:`~dreamband.session.pipeline.SessionPipeline`), the very object a live night runs, so
 what they report is what a live night would have shown. ``StagedEpoch`` is re-exported here.
 """
@@ -9,14 +10,13 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
 import numpy as np
 
 from dreamband.session.pipeline import SessionPipeline, StagedEpoch
 from dreamband.signal.model import StagingModel
 from dreamband.signal.stager import SHIPPED_MODELS, Stager, warmup
-from dreamband.signal.stages import N_STAGES, STAGE_NAMES, UNSTAGED, stage_name
+from dreamband.signal.stages import STAGE_NAMES, UNSTAGED
 
 
 def _load_model(path: str | None, n_channels: int) -> StagingModel:
@@ -209,48 +209,3 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if getattr(args, "dreams", None):
         return _evaluate_dreams(args.dreams, getattr(args, "model", None))
     raise ValueError("Give --features DIR (Sleep-EDF layout) or --dreams DIR (DREAMS excerpts).")
-
-
-# ------------------------------------------------------------------------------------ stage
-def _pick_channels(rec, channels: str | None) -> list[int]:
-    if channels:
-        return [rec.channel_index(c.strip()) for c in channels.split(",") if c.strip()]
-    return [rec.frontal_channel()]
-
-
-def run_stage(args: argparse.Namespace) -> int:
-    """``dreamband stage FILE [-o OUT.csv] [--channels A,B] [--model M]``: write the hypnogram CSV."""
-    from dreamband.recordings import read_recording
-    from dreamband.recordings.hypnogram import HypnogramWriter
-
-    path = Path(args.file)
-    rec = read_recording(path)
-    idx = _pick_channels(rec, getattr(args, "channels", None))
-    model = _load_model(getattr(args, "model", None), len(idx))
-    if model.n_channels != len(idx):
-        raise ValueError(f"The model stages from {model.n_channels} channel(s) but --channels gave {len(idx)}.")
-    names = [rec.channel_names[i] for i in idx]
-    if rec.duration_s < 30.0:
-        raise ValueError(f"{path} holds {rec.duration_s:.1f} s of data; staging needs at least one 30-s epoch.")
-    warmup()
-    t0 = time.perf_counter()
-    staged = stage_signal_batch(rec.data[idx], rec.sfreq, names, model)
-    elapsed = time.perf_counter() - t0
-    out = Path(args.output) if getattr(args, "output", None) else path.with_name(path.stem + ".hypnogram.csv")
-    if out.exists():
-        out.unlink()
-    writer = HypnogramWriter(out, mode=0o644)
-    try:
-        for s in staged:
-            r = s.result
-            qual = "ok" if r.stage != UNSTAGED and s.quality.ok else "; ".join(r.reasons) or "unstaged"
-            writer.write(s.epoch.index, s.epoch.onset_s, r.stage, r.probabilities if r.stage != UNSTAGED else (), qual)
-    finally:
-        writer.close()
-    stages = np.array([s.result.stage for s in staged])
-    counts = {stage_name(k): int(np.sum(stages == k)) for k in [*range(N_STAGES), UNSTAGED]}
-    print(f"{path.name}: staged {len(staged)} epochs of 30 s from {', '.join(names)} at {rec.sfreq:g} Hz "
-          f"with {model.meta.get('name', 'the model')} in {elapsed:.2f} s")
-    print("  " + "  ".join(f"{k}: {v} ({v * 0.5:.1f} min)" for k, v in counts.items()))
-    print(f"  wrote {out}")
-    return 0

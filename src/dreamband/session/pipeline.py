@@ -88,6 +88,85 @@ class StagedEpoch:
     result: StageResult
 
 
+@dataclass(frozen=True)
+class StagedNight:
+    """A whole recording staged by the batch path, as arrays (one row per 30-s epoch).
+
+    Attributes
+    ----------
+    sfreq : float
+        Native rate, Hz.
+    onsets_s : ndarray, shape (n_epochs,)
+        Epoch onsets, seconds from the first sample.
+    stages : ndarray of int8, shape (n_epochs,)
+        0..4 (W, N1, N2, N3, REM) or -1 (UNSTAGED).
+    probabilities, raw_probabilities : ndarray, shape (n_epochs, 5)
+        After / before the HMM forward pass; NaN where unstaged.
+    confidence : ndarray, shape (n_epochs,)
+        Max of ``probabilities`` (0 where unstaged).
+    features : ndarray, shape (n_epochs, n_staging_channels, 9)
+        Base features (NaN where the epoch was not finite).
+    finite : ndarray of bool, shape (n_epochs,)
+    quality_ok : ndarray of bool, shape (n_epochs,)
+        The staging channels' quality allowed staging.
+    reasons : list of tuple of str
+        Why each epoch is unstaged (empty for staged epochs).
+    qualities : list of EpochQuality
+        Quality of every EEG/EOG/EMG channel per epoch.
+    native : ndarray, shape (n_epochs, n_channels, n_native)
+        The epochs at the native rate, µV (a view, for :meth:`staged_epochs`).
+    staging : ndarray, shape (n_epochs, n_staging_channels, 3000)
+        The staging channels at 100 Hz, volts.
+    """
+
+    sfreq: float
+    onsets_s: np.ndarray
+    stages: np.ndarray
+    probabilities: np.ndarray
+    raw_probabilities: np.ndarray
+    confidence: np.ndarray
+    features: np.ndarray
+    finite: np.ndarray
+    quality_ok: np.ndarray
+    reasons: list[tuple[str, ...]]
+    qualities: list[EpochQuality]
+    native: np.ndarray
+    staging: np.ndarray
+
+    @property
+    def n_epochs(self) -> int:
+        """Number of epochs."""
+        return int(self.stages.shape[0])
+
+    def quality_text(self) -> list[str]:
+        """Per epoch: ``"ok"`` when staged with good quality, else the reasons (the hypnogram's column)."""
+        return ["ok" if s != UNSTAGED and self.qualities[e].ok else "; ".join(self.reasons[e]) or "unstaged"
+                for e, s in enumerate(self.stages.tolist())]
+
+    def staged_epochs(self, channels: list[str]) -> list[StagedEpoch]:
+        """The same night as one :class:`StagedEpoch` per epoch (what :meth:`SessionPipeline.stage_stream` gives).
+
+        Parameters
+        ----------
+        channels : list of str
+            The model's channel names (the feature keys ``"{channel}_{feature}"``).
+        """
+        keys = [f"{ch}_{n}" for ch in channels for n in BASE_FEATURE_NAMES]
+        out: list[StagedEpoch] = []
+        for e in range(self.n_epochs):
+            ep = Epoch(e, float(self.onsets_s[e]), self.native[e], self.staging[e], self.sfreq)
+            feats = dict(zip(keys, self.features[e].ravel().tolist(), strict=True)) if self.finite[e] else {}
+            st = int(self.stages[e])
+            if st != UNSTAGED:
+                p = self.probabilities[e]
+                res = StageResult(st, p, float(p[st]), feats, True, (), e, self.raw_probabilities[e])
+            else:
+                res = StageResult(UNSTAGED, np.full(N_STAGES, np.nan), 0.0, feats, bool(self.quality_ok[e]),
+                                  self.reasons[e], e)
+            out.append(StagedEpoch(ep, self.qualities[e], res))
+        return out
+
+
 class SessionPipeline:
     """From samples to events: conditioning, epochs, quality, staging, night state, triggers.
 
@@ -224,29 +303,60 @@ class SessionPipeline:
     def stage_all(self, data: np.ndarray) -> list[StagedEpoch]:
         """Stage a whole recording at once (vectorised kernels); the same as :meth:`stage_stream`.
 
-        Every step is the streaming one applied to all epochs in batches: per-epoch polyphase
-        resampling (rows of one Numba call), quality and screening of all epochs at once, the
-        Numba features of all epochs in one call, the same causal context over the stageable
-        epochs, one tree call (the batch kernel: same sums), the same HMM forward pass. Only
-        on a fresh pipeline; a rate without a whole number of samples per epoch falls back to
-        :meth:`stage_stream`.
+        :meth:`stage_night`'s arrays wrapped as one :class:`StagedEpoch` per epoch (for callers
+        that want the streaming path's objects). Only on a fresh pipeline; a rate without a whole
+        number of samples per epoch falls back to :meth:`stage_stream`.
         """
         if self._n or self._batch_done:
             raise RuntimeError("stage_all() stages a whole recording on a fresh pipeline; create a new one.")
         data = self._check_data(data)
-        spe = self.epoch_s * self.sfreq
-        if abs(spe - round(spe)) > 1e-9 or self.epoch_s != 30.0:
+        if not self._batchable():
             return self.stage_stream(data)
+        return self.stage_night(data).staged_epochs(self.stager.model.channels)
+
+    def _batchable(self) -> bool:
+        spe = self.epoch_s * self.sfreq
+        return abs(spe - round(spe)) <= 1e-9 and self.epoch_s == 30.0
+
+    def stage_night(self, data: np.ndarray) -> StagedNight:
+        """Stage a whole recording at once and return arrays (the batch path: no per-epoch objects).
+
+        Every step is the streaming one applied to all epochs in batches: per-epoch polyphase
+        resampling (rows of one Numba call), quality and screening of all epochs at once, the
+        Numba features of all epochs in one call, the same causal context over the stageable
+        epochs, one tree call (the batch kernel: same sums), the same HMM forward pass; tested
+        equal to :meth:`stage_stream`. Only on a fresh pipeline.
+
+        Parameters
+        ----------
+        data : ndarray, shape (n_channels, n_samples)
+            All rows of the source, as pushed to :meth:`stage_stream`.
+
+        Returns
+        -------
+        StagedNight
+
+        Raises
+        ------
+        RuntimeError
+            On a pipeline that has already taken samples.
+        ValueError
+            When the rate has no whole number of samples per 30-s epoch (use :meth:`stage_all`).
+        """
+        if self._n or self._batch_done:
+            raise RuntimeError("stage_night() stages a whole recording on a fresh pipeline; create a new one.")
+        data = self._check_data(data)
+        if not self._batchable():
+            raise ValueError(f"{self.sfreq:g} Hz has no whole number of samples per {self.epoch_s:g}-s epoch; "
+                             "use stage_all(), which streams such rates.")
         self._batch_done = True
-        spe = int(round(spe))
+        spe = int(round(self.epoch_s * self.sfreq))
         exg = self._condition(data[self._exg_rows])
         n_ep = exg.shape[1] // spe
         self._n = data.shape[1]
-        if n_ep == 0:
-            return []
         return self._stage_batch(exg, spe, n_ep)
 
-    def _stage_batch(self, exg: np.ndarray, spe: int, n_ep: int) -> list[StagedEpoch]:
+    def _stage_batch(self, exg: np.ndarray, spe: int, n_ep: int) -> StagedNight:
         model, stager = self.stager.model, self.stager
         n_exg, pos = exg.shape[0], self._staging_pos
         n_st = len(pos)
@@ -266,35 +376,30 @@ class SessionPipeline:
             finite[c0:c1] = fin
             if fin.any():
                 base[c0:c1][fin] = base_features_many(staging[c0:c1][fin])
-        keys = [f"{ch}_{n}" for ch in model.channels for n in BASE_FEATURE_NAMES]
         sub = qualities if self._all_staging else [q.subset(pos, self._exg_names) for q in qualities]
         screened = screen_epochs(staging, sub, model.channels, finite)
-        ok = np.array([not r for r, _ in screened])
+        ok = np.fromiter((not r for r, _ in screened), dtype=bool, count=n_ep)
         idx = np.flatnonzero(ok)
-        proba = raw = np.empty((0, N_STAGES))
+        proba = np.full((n_ep, N_STAGES), np.nan)
+        raw = np.full((n_ep, N_STAGES), np.nan)
         if idx.size:
             rows = context_features(idx, base[idx].reshape(idx.size, -1), n_st, model.prior_mean, model.prior_var)
-            raw = model.predict_proba(rows)
+            raw[idx] = model.predict_proba(rows)
             if stager.use_hmm:
                 gaps = np.diff(idx, prepend=idx[0] - 1)
-                proba = hmm_forward(raw, gaps, model.transition, model.class_prior, model.hmm_weight)
+                proba[idx] = hmm_forward(raw[idx], gaps, model.transition, model.class_prior, model.hmm_weight)
             else:
-                proba = raw
-        out: list[StagedEpoch] = []
-        k = 0
-        for e in range(n_ep):
-            ep = Epoch(e, e * spe / self.sfreq, native[e], staging[e], self.sfreq)  # views of our own arrays
-            reasons, q_ok = screened[e]
-            feats = dict(zip(keys, base[e].ravel().tolist(), strict=True)) if finite[e] else {}
-            if ok[e]:
-                p = proba[k]
-                st = int(np.argmax(p))
-                res = StageResult(st, p, float(p[st]), feats, True, (), e, raw[k])
-                k += 1
-            else:
-                res = StageResult(UNSTAGED, np.full(N_STAGES, np.nan), 0.0, feats, q_ok, tuple(reasons), e)
-            out.append(StagedEpoch(ep, qualities[e], res))
-        return out
+                proba[idx] = raw[idx]
+        stages = np.full(n_ep, UNSTAGED, dtype=np.int8)
+        confidence = np.zeros(n_ep)
+        if idx.size:
+            stages[idx] = np.argmax(proba[idx], axis=1)
+            confidence[idx] = proba[idx, stages[idx]]
+        return StagedNight(
+            sfreq=self.sfreq, onsets_s=np.arange(n_ep) * (spe / self.sfreq), stages=stages, probabilities=proba,
+            raw_probabilities=raw, confidence=confidence, features=base, finite=finite,
+            quality_ok=np.fromiter((q_ok for _, q_ok in screened), dtype=bool, count=n_ep),
+            reasons=[tuple(r) for r, _ in screened], qualities=qualities, native=native, staging=staging)
 
     def _check_data(self, data: np.ndarray) -> np.ndarray:
         data = np.asarray(data, dtype=np.float64)
