@@ -20,6 +20,7 @@ from dreamband import __version__
 _VERBS: dict[str, tuple[str, str, str]] = {
     "live": ("dreamband.session.live", "run_live", "Stream a board, stage sleep live, fire gentle wake triggers (window or --headless)."),
     "replay": ("dreamband.session.replay", "run_replay", "Feed a recording through the same engine as live, at 1x, Nx or --speed max."),
+    "check": ("dreamband.session.check", "run_check", "Check the signal before lights-off: a verdict per channel and what to do (exit 0 when ready)."),
     "boards": ("dreamband.session.boards", "run_boards", "List the supported boards with their rate and channel names."),
     "stage": ("dreamband.session.cohort", "run_stage", "Stage recordings offline (one night or a cohort, optionally on Dask): hypnogram CSVs and cohort.csv."),
     "evaluate": ("dreamband.session.offline", "run_evaluate", "Score the shipped stager against expert hypnograms (Sleep-EDF features or DREAMS)."),
@@ -95,6 +96,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--via-board", action="store_true", help="Replay a BrainFlow CSV through BrainFlow's PLAYBACK_FILE_BOARD at real time.")
     _add_source_args(p)
     _add_session_args(p)
+
+    p = sub.add_parser("check", help=helps["check"], description=helps["check"])
+    _add_source_args(p)
+    p.add_argument("--seconds", type=float, default=8.0, help="Seconds of signal to judge (default 8).")
+    p.add_argument("--impedance", action="store_true",
+                   help="Also measure electrode impedance in lead-off mode (Cyton, Cyton+Daisy, Ganglion).")
 
     p = sub.add_parser("boards", help=helps["boards"], description=helps["boards"])
 

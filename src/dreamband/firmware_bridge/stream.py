@@ -430,6 +430,24 @@ class BoardStream:
                     pass
             self._pending_markers.append(value)
 
+    def config_board(self, command: str) -> str:
+        """Send a configuration string to the running board (BrainFlow ``config_board``), e.g.
+        the lead-off commands of :mod:`dreamband.firmware_bridge.lead_off`; return its answer.
+
+        Raises
+        ------
+        RuntimeError
+            The stream is not running (or is reconnecting), or the board refused the command.
+        """
+        with self._lock:
+            shim = self._shim
+            if not self._started or self._stopped or shim is None:
+                raise RuntimeError("config_board needs a running stream (call start() first)")
+            try:
+                return str(shim.config_board(str(command)))
+            except BrainFlowError as err:
+                raise RuntimeError(f"Board {self.info.name!r} refused the command {command!r}: {err}") from None
+
     def stop(self) -> None:
         """Stop streaming and release the BrainFlow session. Safe to call twice.
 
