@@ -28,7 +28,7 @@ ALLOWED: dict[str, set[str]] = {
     "ui": {"session", "recordings", "firmware_bridge", "signal"},
     "cli": {"ui", "session", "recordings", "firmware_bridge", "signal"},
     "__main__": {"cli"},
-    "": set(),  # dreamband/__init__.py
+    "": {"session"},  # dreamband/__init__.py: stage_raw, imported on first use
 }
 QT = ("PySide6", "PyQt5", "PyQt6", "pyqtgraph", "shiboken6")
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -105,6 +106,65 @@ class Recording:
     def duration_s(self) -> float:
         """Length in seconds."""
         return self.n_samples / self.sfreq
+
+    @classmethod
+    def from_mne(cls, raw: Any, path: str | Path | None = None) -> Recording:
+        """A recording of an ``mne.io.Raw`` (any MNE reader, or a ``RawArray``).
+
+        EEG/EOG/EMG channels (and accelerometer channels, by name) are kept, in microvolts;
+        ECG, respiration, SaO2, stim and other channels are dropped. Annotations come along
+        (seconds from the first sample).
+
+        Parameters
+        ----------
+        raw : mne.io.BaseRaw
+        path : str or Path, optional
+            The file ``raw`` was read from (default: its own file). For EDF/BDF the header's
+            units are read from it (DREAMS' ``"UV"``, which MNE leaves unscaled).
+
+        Returns
+        -------
+        Recording
+
+        Raises
+        ------
+        TypeError
+            When ``raw`` is not an MNE Raw.
+        ValueError
+            When it has no EEG/EOG/EMG channel in volts.
+
+        Examples
+        --------
+        >>> import mne, numpy as np
+        >>> info = mne.create_info(["Fpz", "ECG"], 100.0, ["eeg", "ecg"])
+        >>> raw = mne.io.RawArray(np.full((2, 3000), 20e-6), info, verbose="error")
+        >>> rec = Recording.from_mne(raw)
+        >>> rec.channel_names, round(float(rec.data[0, 0]), 6)
+        (['Fpz'], 20.0)
+        """
+        from dreamband.recordings.mne_raw import raw_fields
+
+        return cls(**raw_fields(raw, path, guess_channel_type))
+
+    def to_mne(self) -> Any:
+        """This recording as an ``mne.io.RawArray`` (volts; accelerometer as ``misc``, in g).
+
+        ``meas_date`` is :attr:`start_time` (UTC) and the annotations are MNE annotations;
+        :meth:`from_mne` of the result gives this recording back.
+
+        Examples
+        --------
+        >>> import datetime as dt, numpy as np
+        >>> rec = Recording(np.full((1, 6000), 20.0), 100.0, ["Fpz"], ["eeg"],
+        ...                 dt.datetime(2024, 1, 1, 23, 0, tzinfo=dt.timezone.utc), [(30.0, 30.0, "Sleep stage W")])
+        >>> raw = rec.to_mne()
+        >>> raw.ch_names, float(raw.get_data()[0, 0]), raw.annotations.description[0]
+        (['Fpz'], 2e-05, 'Sleep stage W')
+        """
+        from dreamband.recordings.mne_raw import fields_to_raw
+
+        return fields_to_raw(self.data, self.sfreq, self.channel_names, self.channel_types, self.start_time,
+                             self.annotations)
 
     def channel_index(self, name: str) -> int:
         """Return the row of channel ``name`` (case-insensitive)."""
