@@ -118,6 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="Stage again nights cohort.csv says are done.")
     p.add_argument("--channels", default=None, help="Comma-separated EEG channel(s) to stage from.")
     p.add_argument("--model", default=None, help="Model file (default: the shipped one-channel model).")
+    p.add_argument("--board", default=None, help="Board that wrote BrainFlow CSVs without a session.json (name or id).")
+    p.add_argument("--master-board", default=None, help="Same as --board, for files written by BrainFlow's playback board.")
 
     p = sub.add_parser("evaluate", help=helps["evaluate"], description=helps["evaluate"])
     src = p.add_mutually_exclusive_group(required=True)

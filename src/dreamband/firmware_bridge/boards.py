@@ -27,12 +27,16 @@ class BoardEntry:
         Which options connect it, for messages (``"--serial-port (the USB dongle)"``).
     needs_serial_port : bool
         True when BrainFlow cannot open the board without ``serial_port``.
+    bluetooth : bool
+        True when BrainFlow reaches the board through the computer's own Bluetooth (no dongle,
+        no serial port): its errors talk about Bluetooth, not ports.
     """
 
     name: str
     board_id: int
     connection: str
     needs_serial_port: bool = False
+    bluetooth: bool = False
 
 
 _ENTRIES: tuple[BoardEntry, ...] = (
@@ -49,9 +53,9 @@ _ENTRIES: tuple[BoardEntry, ...] = (
     BoardEntry(
         "ganglion", int(BoardIds.GANGLION_BOARD), "--serial-port of the BLED112 dongle, optional --mac-address", True
     ),
-    BoardEntry("ganglion-native", int(BoardIds.GANGLION_NATIVE_BOARD), "the computer's Bluetooth, optional --mac-address"),
-    BoardEntry("muse-s", int(BoardIds.MUSE_S_BOARD), "the computer's Bluetooth, optional --serial-number Muse-XXXX"),
-    BoardEntry("muse-2", int(BoardIds.MUSE_2_BOARD), "the computer's Bluetooth, optional --serial-number Muse-XXXX"),
+    BoardEntry("ganglion-native", int(BoardIds.GANGLION_NATIVE_BOARD), "the computer's Bluetooth, optional --mac-address", bluetooth=True),
+    BoardEntry("muse-s", int(BoardIds.MUSE_S_BOARD), "the computer's Bluetooth, optional --serial-number Muse-XXXX", bluetooth=True),
+    BoardEntry("muse-2", int(BoardIds.MUSE_2_BOARD), "the computer's Bluetooth, optional --serial-number Muse-XXXX", bluetooth=True),
     BoardEntry(
         "muse-s-bled", int(BoardIds.MUSE_S_BLED_BOARD), "--serial-port of the BLED112 dongle, optional --serial-number", True
     ),
@@ -104,6 +108,8 @@ class BoardInfo:
         How the board is connected (for messages).
     needs_serial_port : bool
         True when BrainFlow needs ``serial_port`` to open it.
+    bluetooth : bool
+        True when the board connects through the computer's own Bluetooth (Muse S/2, Ganglion native).
     aux_accel_rows : tuple of int
         Accelerometer rows of BrainFlow's AUXILIARY preset, for boards whose default preset has
         none (Muse S/2: 52 Hz); empty otherwise.
@@ -129,6 +135,7 @@ class BoardInfo:
     streaming_id: int = field(default=0)
     connection: str = ""
     needs_serial_port: bool = False
+    bluetooth: bool = False
     aux_accel_rows: tuple[int, ...] = ()
     aux_sfreq: float | None = None
     aux_timestamp_row: int | None = None
@@ -284,6 +291,7 @@ def board_info(board: str | int, master_board: str | int | None = None) -> Board
         streaming_id=streaming_id,
         connection=entry.connection if entry else "see BrainFlow's documentation of this board",
         needs_serial_port=entry.needs_serial_port if entry else False,
+        bluetooth=entry.bluetooth if entry else False,
         aux_accel_rows=aux_accel,
         aux_sfreq=aux_sfreq,
         aux_timestamp_row=aux_ts,

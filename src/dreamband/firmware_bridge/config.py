@@ -15,7 +15,7 @@ TOML layout (other sections, e.g. ``[triggers]``, belong to other parts and are 
     accel = true
     staging = ["Fp1"]
 
-Command-line options override the file.
+Command-line options the user gave override the file (:func:`merged_board_values`, the one merge).
 """
 
 from __future__ import annotations
@@ -133,48 +133,28 @@ class BoardConfig:
         ValueError
             Invalid TOML, an unknown key, or an invalid value.
         """
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"Config file not found: {path}")
-        try:
-            with path.open("rb") as fh:
-                doc = tomllib.load(fh)
-        except tomllib.TOMLDecodeError as err:
-            raise ValueError(f"{path} is not valid TOML: {err}") from None
-        values = _values_from_mapping(doc, source=str(path))
+        values = read_board_toml(path)
         values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values).validated()
+        return cls(**values).validated()  # type: ignore[arg-type]
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> BoardConfig:
         """Build the config from the ``board`` options of the CLI (``--config`` read first).
 
-        Options given on the command line override the TOML file of ``--config``.
+        The one merge of the TOML file and the command line is :func:`merged_board_values`:
+        an option wins only when the user gave it.
 
         Parameters
         ----------
         args : argparse.Namespace
             Parsed arguments with the attributes declared by ``cli._add_source_args``
-            (missing attributes count as not given).
+            (missing or None attributes count as not given).
 
         Returns
         -------
         BoardConfig
         """
-        cli: dict[str, object] = {}
-        for name in ("board", "serial_port", "mac_address", "ip_address", "ip_port", "serial_number",
-                     "playback_file", "master_board", "timeout"):
-            value = getattr(args, name, None)
-            if value is not None:
-                cli[name] = str(value) if name == "board" else value
-        for name in ("eeg", "eog", "emg"):
-            value = getattr(args, name, None)
-            if value is not None:
-                cli[name] = parse_channel_list(value, option=f"--{name}")
-        config_path = getattr(args, "config", None)
-        if config_path:
-            return cls.from_toml(config_path, **cli)
-        return cls(**cli).validated()  # type: ignore[arg-type]
+        return cls(**merged_board_values(args)).validated()  # type: ignore[arg-type]
 
     # ------------------------------------------------------------------ checks
     def validated(self) -> BoardConfig:
@@ -289,6 +269,69 @@ class BoardConfig:
     def needs_unique_other_info(self) -> bool:
         """True when the board can run several times with equal parameters (synthetic, playback)."""
         return self.other_info is None and self.board_id in (SYNTHETIC_ID, PLAYBACK_ID)
+
+
+#: CLI options (``args`` attribute names) that map one to one onto :class:`BoardConfig` fields
+CLI_BOARD_OPTIONS: tuple[str, ...] = ("board", "serial_port", "mac_address", "ip_address", "ip_port",
+                                      "serial_number", "playback_file", "master_board", "timeout")
+
+
+def read_board_toml(path: str | Path) -> dict[str, object]:
+    """Return the :class:`BoardConfig` fields set by ``[board]`` and ``[montage]`` of a TOML file.
+
+    Raises
+    ------
+    FileNotFoundError
+        The file does not exist.
+    ValueError
+        Invalid TOML, an unknown key or an invalid value.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"Config file not found: {path}")
+    try:
+        with path.open("rb") as fh:
+            doc = tomllib.load(fh)
+    except tomllib.TOMLDecodeError as err:
+        raise ValueError(f"{path} is not valid TOML: {err}") from None
+    return _values_from_mapping(doc, source=str(path))
+
+
+def merged_board_values(args: argparse.Namespace) -> dict[str, object]:
+    """The board settings of a command: ``--config`` TOML, then the options the user gave.
+
+    This is the one place where the file and the command line meet. An option counts as given
+    when its attribute is not None (the parser's defaults are None), so ``[board] name = "cyton"``
+    stays the board unless ``--board`` is on the command line.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed arguments (``config``, the options of :data:`CLI_BOARD_OPTIONS`, ``eeg``, ``eog``,
+        ``emg``); missing attributes count as not given.
+
+    Returns
+    -------
+    dict
+        :class:`BoardConfig` field values (``board`` defaults to ``"synthetic"``).
+    """
+    config_path = getattr(args, "config", None)
+    values: dict[str, object] = read_board_toml(config_path) if config_path else {}
+    for name in CLI_BOARD_OPTIONS:
+        value = getattr(args, name, None)
+        if value is not None:
+            values[name] = str(value) if name in ("board", "master_board") else value
+    for name in ("eeg", "eog", "emg"):
+        value = getattr(args, name, None)
+        if value is not None:
+            values[name] = parse_channel_list(value, option=f"--{name}")
+    values.setdefault("board", "synthetic")
+    return values
+
+
+def configured_board_name(args: argparse.Namespace) -> str:
+    """The board a live command streams: ``--board``, else ``[board] name`` of ``--config``, else synthetic."""
+    return str(merged_board_values(args)["board"]).strip().lower()
 
 
 def parse_channel_list(value: str | int | list | tuple, option: str = "channels") -> ChannelSpec:

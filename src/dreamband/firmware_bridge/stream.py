@@ -40,6 +40,16 @@ _AUX = int(BrainFlowPresets.AUXILIARY_PRESET)
 _AUX_MAX_AGE_S = 1.0  # an auxiliary sample older than this is not held onto an EEG sample (NaN)
 
 
+#: What a Bluetooth headband (Muse S/2, Ganglion native) needs, whatever BrainFlow's code says
+BLUETOOTH_HINT = (
+    "a Bluetooth headband connects through the computer's own Bluetooth, no dongle or serial port: "
+    "switch Bluetooth on (Linux: the bluetooth service running and `bluetoothctl power on`; macOS: allow "
+    "Bluetooth for the terminal), charge the headband, switch it on and keep it within a few metres, "
+    "disconnect it from any phone app, name it with --serial-number Muse-XXXX when several are around, "
+    "and raise --timeout (discovery can take 10-20 s)"
+)
+
+
 class BoardConnectionError(RuntimeError):
     """A board could not be opened (wrong port, missing device, unknown board)."""
 
@@ -71,6 +81,9 @@ def connection_error(config: BoardConfig, info: BoardInfo, err: BrainFlowError, 
         f"{info.connection}",
     }
     hint = checks.get(code, f"check the connection settings; this board needs {info.connection}")
+    if info.bluetooth and code not in (int(BrainFlowExitCodes.ANOTHER_BOARD_IS_CREATED_ERROR),
+                                       int(BrainFlowExitCodes.UNSUPPORTED_BOARD_ERROR)):
+        hint = BLUETOOTH_HINT
     return BoardConnectionError(
         f"Could not {action} board {info.name!r} (BrainFlow id {info.streaming_id}; {where}): "
         f"{hint}. BrainFlow said: {err}"

@@ -61,10 +61,14 @@ class StageOptions:
         Staging channel names (default: the recording's most frontal EEG channel).
     model : str, optional
         Model file (default: the shipped model for the number of channels).
+    board : str, optional
+        Board (name or BrainFlow id) that wrote BrainFlow CSVs without a ``session.json``
+        (``--board`` / ``--master-board``); other formats ignore it.
     """
 
     channels: tuple[str, ...] | None = None
     model: str | None = None
+    board: str | None = None
 
 
 # --------------------------------------------------------------------------- finding nights
@@ -181,7 +185,7 @@ def _pick_rows(names: list[str], types: list[str], channels: tuple[str, ...] | N
     return pick_staging_channels(names, types, 1)
 
 
-def _load_staging_channels(path: Path, channels: tuple[str, ...] | None) -> dict:
+def _load_staging_channels(path: Path, channels: tuple[str, ...] | None, board: str | None = None) -> dict:
     """Read only the staging channels: the fast EDF/BDF reader, else ``read_recording``."""
     from dreamband.recordings.edf_channels import (
         FastReadUnsupported,
@@ -200,7 +204,7 @@ def _load_staging_channels(path: Path, channels: tuple[str, ...] | None) -> dict
             pass  # MNE reads it below
     from dreamband.recordings.recording import read_recording
 
-    rec = read_recording(path)
+    rec = read_recording(path, board_id=board)
     rows = _pick_rows(rec.channel_names, rec.channel_types, channels)
     return {"data": rec.data[rows], "sfreq": rec.sfreq, "names": [rec.channel_names[r] for r in rows],
             "start": rec.start_time, "reader": rec.info.get("format", "read_recording"),
@@ -281,7 +285,7 @@ def stage_night(recording: str, hypnogram: str, options: StageOptions = StageOpt
         from dreamband.recordings.stats import sleep_statistics
 
         _kernels_ready()
-        night = _load_staging_channels(path, options.channels)
+        night = _load_staging_channels(path, options.channels, options.board)
         data, sfreq = night["data"], float(night["sfreq"])
         if data.shape[1] < 30.0 * sfreq:
             raise ValueError(f"{path} holds {data.shape[1] / sfreq:.1f} s of data; staging needs at least one 30-s epoch.")
@@ -506,7 +510,9 @@ def run_stage(args: argparse.Namespace) -> int:
     paths = list(getattr(args, "paths", None) or [])
     recordings = find_recordings(paths)
     channels = tuple(c.strip() for c in args.channels.split(",") if c.strip()) if getattr(args, "channels", None) else None
-    options = StageOptions(channels or None, getattr(args, "model", None))
+    from dreamband.session.sources import recording_board
+
+    options = StageOptions(channels or None, getattr(args, "model", None), recording_board(args))
     output = getattr(args, "output", None)
     out_dir = Path(args.out_dir) if getattr(args, "out_dir", None) else None
     hypnograms = None

@@ -262,10 +262,14 @@ class SessionEngine:
         warmup_filters()
         warmup_stager()
         self.night.start_datetime = self._resolve_start()
+        self.source.start()  # a board that fails to open leaves no session folder behind
         if self._recorder_factory is not None and self._recorder is None:
-            self.recorder = self._recorder_factory(self.session_info())
+            try:
+                self.recorder = self._recorder_factory(self.session_info())
+            except BaseException:
+                self.source.stop()
+                raise
             self._recorder = RecorderSink(self.recorder, self.subscribe(name="recorder"))
-        self.source.start()
         self._wall_start = _time.monotonic()
         evs: list[Event] = [SessionStarted(0.0, self.session_info())]
         for note in self.policies["safety"].disabled_notes():

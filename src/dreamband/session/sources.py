@@ -32,19 +32,28 @@ def open_source(args: argparse.Namespace, replay_default_speed: str | float = 1.
     file = getattr(args, "file", None)
     if file:
         return _open_replay(args, Path(file), replay_default_speed)
-    board = str(getattr(args, "board", None) or "synthetic").strip().lower()
+    from dreamband.firmware_bridge.config import BoardConfig, configured_board_name
+
+    board = configured_board_name(args)  # --board, else [board] name of --config, else synthetic
     if board == "sleeper":
         from dreamband.session.sleeper import open_sleeper_source
 
         return open_sleeper_source(args)
     if getattr(args, "speed", None) not in (None, "1", 1, 1.0) or getattr(args, "seek", None):
         raise ValueError(f"--speed and --seek apply to replays and the sleeper board, not to board {board!r}.")
-    from dreamband.firmware_bridge.config import BoardConfig
     from dreamband.firmware_bridge.stream import BoardStream
 
-    if getattr(args, "board", None) is None:
-        args.board = "synthetic"
     return BoardStream(BoardConfig.from_args(args))
+
+
+def recording_board(args: argparse.Namespace) -> str | None:
+    """The board that wrote a BrainFlow CSV being replayed or staged: ``--master-board``, else
+    ``--board`` (None: the sidecar or the inference decides). Other formats ignore it."""
+    for name in ("master_board", "board"):
+        value = getattr(args, name, None)
+        if value is not None and str(value).strip():
+            return str(value).strip()
+    return None
 
 
 def _open_replay(args: argparse.Namespace, path: Path, default_speed: str | float) -> Any:
@@ -67,7 +76,7 @@ def _open_replay(args: argparse.Namespace, path: Path, default_speed: str | floa
     from dreamband.recordings.recording import load_recording
     from dreamband.recordings.replay import RecordingSource, parse_speed
 
-    rec = load_recording(path)
+    rec = load_recording(path, board_id=recording_board(args))
     speed = parse_speed(getattr(args, "speed", None) or default_speed)
     # as fast as possible: 5-s chunks (fewer, larger steps; the data clock makes them equivalent)
     chunk_s = MAX_SPEED_CHUNK_S if speed == "max" else 1.0
