@@ -152,6 +152,7 @@ class SessionEngine:
         self._thread: threading.Thread | None = None
         self._stop_flag = threading.Event()
         self._wall_start: float | None = None
+        self._wall_end: float | None = None
         self._dropouts = 0
         self._source_down = False  # a live source reported a dropout and sends nothing yet
         self._last_data_mono: float | None = None
@@ -263,6 +264,7 @@ class SessionEngine:
         warmup_stager()
         self.night.start_datetime = self._resolve_start()
         self.source.start()  # a board that fails to open leaves no session folder behind
+        self._wall_start = _time.monotonic()
         if self._recorder_factory is not None and self._recorder is None:
             try:
                 self.recorder = self._recorder_factory(self.session_info())
@@ -270,7 +272,6 @@ class SessionEngine:
                 self.source.stop()
                 raise
             self._recorder = RecorderSink(self.recorder, self.subscribe(name="recorder"))
-        self._wall_start = _time.monotonic()
         evs: list[Event] = [SessionStarted(0.0, self.session_info())]
         for note in self.policies["safety"].disabled_notes():
             evs.append(LogMessage(0.0, "warning", note))
@@ -414,6 +415,7 @@ class SessionEngine:
 
     def _finish_events(self, reason: str) -> list[Event]:
         self._ended = True
+        self._wall_end = _time.monotonic()  # the achieved rate is over the session, not its shutdown
         self.end_reason = reason
         t = self.time
         events = self.actions.stop_all(t, f"session ended: {reason}")
@@ -544,7 +546,8 @@ class SessionEngine:
 
     def stats(self) -> dict[str, Any]:
         """Counters for a status line: samples, data time, achieved rate, lost samples, dropouts, epochs."""
-        wall = (_time.monotonic() - self._wall_start) if self._wall_start is not None else 0.0
+        end = self._wall_end if self._wall_end is not None else _time.monotonic()
+        wall = (end - self._wall_start) if self._wall_start is not None else 0.0
         src_stats = getattr(self.source, "stats", None)
         lost = getattr(src_stats, "samples_lost", 0) if src_stats is not None else 0
         dropouts = getattr(src_stats, "dropouts", self._dropouts) if src_stats is not None else self._dropouts
