@@ -34,9 +34,11 @@ def _analytic_night(t: np.ndarray, seed: int = 3) -> np.ndarray:
 
 
 def _stage_at(sfreq: float, minutes: float = 12.0) -> list[StageResult]:
-    t = np.arange(int(minutes * 60 * sfreq)) / sfreq
-    x = _analytic_night(t)[None, :]
     buf = EpochBuffer(sfreq, 1)
+    # the streaming resampler delays the staging rows by delay_in samples (0 at 100 Hz): sample the
+    # signal that much earlier so every rate stages the same 30 s
+    t = np.arange(int(minutes * 60 * sfreq)) / sfreq + buf._resampler.delay_in / sfreq
+    x = _analytic_night(t)[None, :]
     stager = Stager()
     out = []
     for i in range(0, x.shape[1], int(sfreq * 7)):

@@ -23,8 +23,11 @@ first N minutes alone give exactly the first N minutes of the whole (tested).
 Seams left for the next steps of the project:
 
 - ``conditioner``: an object with ``process(data) -> data`` (carried state, one block equals
-  many chunks) applied to the EEG/EOG/EMG rows before epoching, e.g. a streaming high-pass,
-  notch or resampler from ``signal/``. Default: none (the samples as they came).
+  many chunks) applied to the EEG/EOG/EMG rows before epoching. Default:
+  :class:`~dreamband.signal.conditioning.SignalConditioner` (causal 0.3-Hz high-pass started in
+  its steady state, mains notch ``line_hz``); the epochs' staging rows then go through one
+  streaming resampler over the continuous signal (:class:`~dreamband.signal.epochs.EpochBuffer`).
+  Quality is judged on the conditioned epoch, railing/flat/clipping on the raw one.
 - :meth:`SessionPipeline.staging_positions` chooses the staging channels of each epoch from its
   quality (today: the fixed staging channels; the place for staging-channel failover).
 - per-epoch arousal baselines: :meth:`SessionPipeline._epoch_events` feeds the detector's
@@ -56,9 +59,10 @@ from dreamband.session.events import (
 from dreamband.session.settings import SessionSettings
 from dreamband.session.state import NightState
 from dreamband.session.triggers import Policy, StopRequest, build_policies, usable
+from dreamband.signal.conditioning import SignalConditioner
 from dreamband.signal.context import context_features
 from dreamband.signal.detectors import ArousalDetector, ArousalReading
-from dreamband.signal.epochs import Epoch, EpochBuffer, resample_to_staging
+from dreamband.signal.epochs import Epoch, EpochBuffer, staging_stream
 from dreamband.signal.features import BASE_FEATURE_NAMES, base_features_many
 from dreamband.signal.filters import StreamingSosFilter
 from dreamband.signal.hmm import hmm_forward
@@ -193,7 +197,12 @@ class SessionPipeline:
     actions : object, optional
         The actions port (see the module docstring).
     conditioner : Conditioner, optional
-        Applied to the EEG/EOG/EMG rows before epoching.
+        Applied to the EEG/EOG/EMG rows before epoching (default: a
+        :class:`~dreamband.signal.conditioning.SignalConditioner` when ``condition``).
+    condition : bool
+        Condition the signal (False: the samples as they came, e.g. already filtered data).
+    line_hz : "auto", 50, 60 or None
+        Mains notch of the default conditioner (``"auto"``: 50 and 60 Hz).
     arousals : bool
         Run the arousal detector (when the rate allows it).
 
@@ -210,7 +219,8 @@ class SessionPipeline:
                  settings: SessionSettings | None = None, *, stager: Stager | None = None,
                  staging_rows: list[int] | None = None, preferred_staging: Any = None,
                  start_datetime: dt.datetime | None = None, triggers: bool = True, actions: Any = None,
-                 conditioner: Conditioner | None = None, arousals: bool = True) -> None:
+                 conditioner: Conditioner | None = None, arousals: bool = True, condition: bool = True,
+                 line_hz: float | str | None = "auto") -> None:
         self.sfreq = float(sfreq)
         if not np.isfinite(self.sfreq) or self.sfreq <= 0:
             raise ValueError(f"sfreq must be a positive number of Hz, got {sfreq!r}.")
@@ -241,6 +251,8 @@ class SessionPipeline:
         # only the staging rows are resampled to 100 Hz (staging_v holds them, in stager order)
         self._epochs_buf = EpochBuffer(self.sfreq, len(self._exg_rows), epoch_s=self.epoch_s,
                                        staging_rows=self._staging_pos)
+        if conditioner is None and condition:
+            conditioner = SignalConditioner(self.sfreq, len(self._exg_rows), line_hz=line_hz)
         self.conditioner = conditioner
         emg = [i for i, t in enumerate(types) if t == "emg"]
         self._accel_rows = [i for i, t in enumerate(types) if t == "accel"]
@@ -286,7 +298,7 @@ class SessionPipeline:
         return exg if self.conditioner is None else self.conditioner.process(exg)
 
     def _stage_epoch(self, ep: Epoch) -> StagedEpoch:
-        q = assess_epoch(ep.data_uv, self.sfreq, self._exg_names)
+        q = assess_epoch(ep.data_uv, self.sfreq, self._exg_names, raw_uv=ep.raw_uv)
         pos = self.staging_positions(q)
         sq = q if self._all_staging and pos is self._staging_pos else q.subset(pos, self._exg_names)
         return StagedEpoch(ep, q, self.stager.stage(ep.staging_v, sq, epoch_index=ep.index))
@@ -298,7 +310,9 @@ class SessionPipeline:
         """
         data = self._check_data(data)
         self._n += data.shape[1]
-        return [self._stage_epoch(ep) for ep in self._epochs_buf.push(self._condition(data[self._exg_rows]))]
+        raw = data[self._exg_rows]
+        cond = self._condition(raw)
+        return [self._stage_epoch(ep) for ep in self._epochs_buf.push(cond, None if cond is raw else raw)]
 
     def stage_all(self, data: np.ndarray) -> list[StagedEpoch]:
         """Stage a whole recording at once (vectorised kernels); the same as :meth:`stage_stream`.
@@ -351,27 +365,29 @@ class SessionPipeline:
                              "use stage_all(), which streams such rates.")
         self._batch_done = True
         spe = int(round(self.epoch_s * self.sfreq))
-        exg = self._condition(data[self._exg_rows])
-        n_ep = exg.shape[1] // spe
         self._n = data.shape[1]
-        return self._stage_batch(exg, spe, n_ep)
+        return self._stage_batch(data, spe, data.shape[1] // spe)
 
-    def _stage_batch(self, exg: np.ndarray, spe: int, n_ep: int) -> StagedNight:
+    def _stage_batch(self, data: np.ndarray, spe: int, n_ep: int) -> StagedNight:
         model, stager = self.stager.model, self.stager
-        n_exg, pos = exg.shape[0], self._staging_pos
-        n_st = len(pos)
-        native = np.ascontiguousarray(exg[:, : n_ep * spe].reshape(n_exg, n_ep, spe).transpose(1, 0, 2))
-        staging = np.empty((n_ep, n_st, 3000))
-        base = np.full((n_ep, n_st, len(BASE_FEATURE_NAMES)), np.nan)
+        rows_exg, pos = self._exg_rows, self._staging_pos
+        n_exg, n_st = len(rows_exg), len(pos)
+        native = np.empty((n_ep, n_exg, spe))
         qualities: list[EpochQuality] = []
-        finite = np.zeros(n_ep, dtype=bool)
         step = max(1, BATCH_EPOCH_ROWS // n_exg)
         for c0 in range(0, n_ep, step):  # a few epochs at a time: each pass finds them in the cache
             c1 = min(c0 + step, n_ep)
-            chunk = native[c0:c1]
-            rows = chunk if self._all_staging else chunk[:, pos]
-            staging[c0:c1] = resample_to_staging(rows.reshape(-1, spe), self.sfreq).reshape(c1 - c0, n_st, -1)
-            qualities += assess_epochs(chunk, self.sfreq, self._exg_names)
+            raw = data[rows_exg, c0 * spe : c1 * spe]
+            cond = self._condition(raw)  # the conditioner's state carries from block to block
+            native[c0:c1] = cond.reshape(n_exg, c1 - c0, spe).transpose(1, 0, 2)
+            raw_ep = None if cond is raw else raw.reshape(n_exg, c1 - c0, spe).transpose(1, 0, 2)
+            qualities += assess_epochs(native[c0:c1], self.sfreq, self._exg_names, raw_uv=raw_ep)
+        st_rows = native[:, pos].transpose(1, 0, 2).reshape(n_st, n_ep * spe)
+        staging = staging_stream(st_rows, self.sfreq, n_ep, self.epoch_s)
+        base = np.full((n_ep, n_st, len(BASE_FEATURE_NAMES)), np.nan)
+        finite = np.zeros(n_ep, dtype=bool)
+        for c0 in range(0, n_ep, step):
+            c1 = min(c0 + step, n_ep)
             fin = np.isfinite(staging[c0:c1]).all(axis=(1, 2))
             finite[c0:c1] = fin
             if fin.any():

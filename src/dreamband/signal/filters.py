@@ -91,6 +91,7 @@ class StreamingSosFilter:
         self.n_channels = int(n_channels)
         self._zi = np.zeros((self.n_channels, sos.shape[0], 2))
         self._last = np.zeros(self.n_channels)
+        self._zi_unit: np.ndarray | None = None
 
     @classmethod
     def bandpass(cls, low_hz: float, high_hz: float, sfreq: float, n_channels: int, order: int = 4) -> StreamingSosFilter:
@@ -118,6 +119,15 @@ class StreamingSosFilter:
     def state(self) -> np.ndarray:
         """A copy of the filter state, shape (n_channels, n_sections, 2)."""
         return self._zi.copy()
+
+    def settle(self, channel: int, value: float) -> None:
+        """Put one channel's filter in its steady state for a constant input ``value`` (no start-up step)."""
+        if not np.isfinite(value):
+            raise ValueError(f"settle() needs a finite value, got {value!r}.")
+        if self._zi_unit is None:
+            self._zi_unit = sps.sosfilt_zi(self.sos)
+        self._zi[int(channel)] = self._zi_unit * float(value)
+        self._last[int(channel)] = float(value)
 
     def reset(self) -> None:
         """Forget the past (zero state)."""

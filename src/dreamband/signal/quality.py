@@ -5,6 +5,13 @@ or shorted input), ``railed`` (the amplifier sits at its limit), ``off-head`` (m
 dominates: a floating electrode), ``huge`` (amplitude far beyond EEG: movement, sweat),
 ``clipped`` (flat-topped at the min/max), ``line-noise`` (strong 50/60 Hz, still stageable),
 ``noisy`` (a short burst of artefact, still stageable), ``good``.
+
+In the session pipeline the epoch is judged on the conditioned signal (high-passed and notched,
+:mod:`~dreamband.signal.conditioning`): ``off-head`` and ``line-noise`` from the hum that remains
+after the notch, ``huge``/``noisy`` without the DC offset; ``railed``, ``flat`` and ``clipped``
+are judged on the raw samples (``raw_uv``), where the amplifier's limits and plateaus are.
+``clipped`` is the share of the epoch's time spent on plateaus (runs of >= 2 equal samples) at
+its min or max, so it does not depend on the sampling rate; one sample at the peak is no plateau.
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ STAGEABLE: frozenset[str] = frozenset({"good", "noisy", "line-noise"})
 class QualityThresholds:
     """Limits used by :func:`assess_epoch` (microvolts unless said otherwise)."""
 
-    max_nan_fraction: float = 0.2
+    max_nan_fraction: float = 0.05
     flat_std_uv: float = 0.5
     rail_uv: float = 187_000.0
     railed_fraction: float = 0.5
@@ -165,7 +172,7 @@ def _line_fraction_reference(x: np.ndarray, sfreq: float) -> np.ndarray:
 
 @njit(cache=True)
 def _row_stats(x: np.ndarray, rail_uv: float, out: np.ndarray) -> None:
-    """Per row of ``x`` (m, n): n_finite, mean, std, max, min, rail fraction, at-extreme fraction."""
+    """Per row of ``x`` (m, n): n_finite, mean, std, max, min, rail fraction, plateau-at-extreme fraction."""
     m, n = x.shape
     for r in range(m):
         cnt = 0
@@ -193,7 +200,7 @@ def _row_stats(x: np.ndarray, rail_uv: float, out: np.ndarray) -> None:
             if np.isfinite(v):
                 d = v - mean
                 ss += d * d
-                if v == hi or v == lo:
+                if (v == hi or v == lo) and ((i > 0 and x[r, i - 1] == v) or (i + 1 < n and x[r, i + 1] == v)):
                     ext += 1
         out[r, 0] = cnt
         out[r, 1] = mean
@@ -212,19 +219,32 @@ def _row_stats_reference(x: np.ndarray, rail_uv: float) -> np.ndarray:
         c = max(v.size, 1)
         hi = v.max() if v.size else -np.inf
         lo = v.min() if v.size else np.inf
+        ext = (row == hi) | (row == lo)
+        same = np.zeros(row.shape, dtype=bool)
+        same[1:] |= row[1:] == row[:-1]
+        same[:-1] |= row[:-1] == row[1:]
         out[r] = (v.size, v.sum() / c, np.sqrt(np.sum((v - v.sum() / c) ** 2) / c), hi, lo,
-                  np.sum(np.abs(v) >= rail_uv) / c, np.sum((v == hi) | (v == lo)) / c)
+                  np.sum(np.abs(v) >= rail_uv) / c, np.sum(ext & same) / c)
     return out
 
 
-def _channel_stats(x: np.ndarray, sfreq: float, th: QualityThresholds) -> dict[str, np.ndarray]:
-    """Per-row statistics of ``x`` (m, n) in µV (NaN = lost): one Numba pass + one batched FFT."""
+def _channel_stats(x: np.ndarray, sfreq: float, th: QualityThresholds,
+                   raw: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Per-row statistics of ``x`` (m, n) in µV (NaN = lost): one Numba pass + one batched FFT.
+
+    ``raw`` (m, n): the samples before conditioning; railing, flat and clipping come from it.
+    """
     x = np.ascontiguousarray(x, dtype=np.float64)
     st = np.empty((x.shape[0], 7))
     _row_stats(x, float(th.rail_uv), st)
+    rst = st
+    if raw is not None:
+        rst = np.empty((x.shape[0], 7))
+        _row_stats(np.ascontiguousarray(raw, dtype=np.float64), float(th.rail_uv), rst)
     n_fin = st[:, 0]
     return {"n_finite": n_fin, "nan_frac": 1.0 - n_fin / max(x.shape[1], 1), "std": st[:, 2], "hi": st[:, 3],
-            "lo": st[:, 4], "rail_frac": st[:, 5], "at_extreme": st[:, 6],
+            "lo": st[:, 4], "rail_frac": rst[:, 5], "at_extreme": rst[:, 6], "raw_std": rst[:, 2],
+            "raw_ptp": rst[:, 3] - rst[:, 4],
             "line_frac": _line_fraction(x, sfreq, finite_sums=st[:, 1] * np.maximum(n_fin, 1))}
 
 
@@ -243,9 +263,10 @@ def _decide(st: dict[str, np.ndarray], r: int, th: QualityThresholds) -> tuple[s
         return "lost", "no samples", float("nan")
     if st["rail_frac"][r] >= th.railed_fraction:
         return "railed", f"the amplifier is at its rail (|x| >= {th.rail_uv:.0f} µV)", float("nan")
+    raw_std = float(st["raw_std"][r])
+    if raw_std < th.flat_std_uv:
+        return "flat", f"flat signal (SD {raw_std:.2f} µV < {th.flat_std_uv} µV): electrode disconnected?", float("nan")
     std = float(st["std"][r])
-    if std < th.flat_std_uv:
-        return "flat", f"flat signal (SD {std:.2f} µV < {th.flat_std_uv} µV): electrode disconnected?", float("nan")
     lf = float(st["line_frac"][r])
     if np.isfinite(lf) and lf >= th.line_fraction_off_head:
         return "off-head", f"mains hum is {lf:.0%} of the power: electrode off the head?", lf
@@ -254,7 +275,7 @@ def _decide(st: dict[str, np.ndarray], r: int, th: QualityThresholds) -> tuple[s
     if std > th.huge_std_uv or ptp > th.huge_ptp_uv:
         return "huge", f"amplitude far beyond EEG (SD {std:.0f} µV, peak-to-peak {ptp:.0f} µV)", lf
     at_extreme = float(st["at_extreme"][r])
-    if at_extreme >= th.clipped_fraction and max(abs(hi), abs(lo)) > 10 * th.flat_std_uv:
+    if at_extreme >= th.clipped_fraction and float(st["raw_ptp"][r]) > 10 * th.flat_std_uv:
         return "clipped", f"{at_extreme:.1%} of the samples sit at the min/max (clipped)", lf
     if np.isfinite(lf) and lf >= th.line_fraction_noisy:
         return "line-noise", f"strong 50/60 Hz line noise ({lf:.0%} of the power)", lf
@@ -277,6 +298,7 @@ def assess_epochs(
     sfreq: float,
     channel_names: Sequence[str] | None = None,
     thresholds: QualityThresholds | None = None,
+    raw_uv: np.ndarray | None = None,
 ) -> list[EpochQuality]:
     """Assess many epochs at once (vectorised; same answers as :func:`assess_epoch` per epoch).
 
@@ -287,6 +309,8 @@ def assess_epochs(
     sfreq : float
     channel_names : sequence of str, optional
     thresholds : QualityThresholds, optional
+    raw_uv : ndarray, shape (n_epochs, n_channels, n_samples), optional
+        The same epochs before conditioning (railing, flat, clipping); default ``data_uv``.
 
     Returns
     -------
@@ -298,7 +322,13 @@ def assess_epochs(
     n_ep, n_ch, n = data_uv.shape
     names = _check_args(sfreq, n_ch, channel_names)
     th = thresholds or QualityThresholds()
-    stats = _channel_stats(data_uv.reshape(n_ep * n_ch, n), float(sfreq), th)
+    raw = None
+    if raw_uv is not None:
+        raw_uv = np.asarray(raw_uv, dtype=np.float64)
+        if raw_uv.shape != data_uv.shape:
+            raise ValueError(f"raw_uv has shape {raw_uv.shape} but data_uv {data_uv.shape}.")
+        raw = raw_uv.reshape(n_ep * n_ch, n)
+    stats = _channel_stats(data_uv.reshape(n_ep * n_ch, n), float(sfreq), th, raw)
     out = []
     for e in range(n_ep):
         status: dict[str, str] = {}
@@ -321,6 +351,7 @@ def assess_epoch(
     sfreq: float,
     channel_names: Sequence[str] | None = None,
     thresholds: QualityThresholds | None = None,
+    raw_uv: np.ndarray | None = None,
 ) -> EpochQuality:
     """Assess one epoch of every channel.
 
@@ -333,6 +364,8 @@ def assess_epoch(
     channel_names : sequence of str, optional
         Names (default ``ch0``, ``ch1`` ...).
     thresholds : QualityThresholds, optional
+    raw_uv : ndarray, shape (n_channels, n_samples), optional
+        The epoch before conditioning (railing, flat, clipping); default ``data_uv``.
 
     Returns
     -------
@@ -341,4 +374,5 @@ def assess_epoch(
     data_uv = np.asarray(data_uv, dtype=np.float64)
     if data_uv.ndim != 2:
         raise ValueError(f"data_uv must have shape (n_channels, n_samples), got {data_uv.shape}.")
-    return assess_epochs(data_uv[None], sfreq, channel_names, thresholds)[0]
+    raw = None if raw_uv is None else np.asarray(raw_uv, dtype=np.float64)[None]
+    return assess_epochs(data_uv[None], sfreq, channel_names, thresholds, raw)[0]
