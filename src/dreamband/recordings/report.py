@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dreamband.firmware_bridge.clock import localize, wall_at, zone_label
 from dreamband.recordings.base import Recording
 from dreamband.recordings.stats import LABELS, rem_periods, sleep_statistics
 from dreamband.signal.stages import stage_name
@@ -68,7 +69,7 @@ class NightReport:
         """Time of day of ``seconds`` after the start (``HH:MM``), or ``+h:mm`` when the start is unknown."""
         if self.start_time is None:
             return f"+{int(seconds // 3600)}:{int(seconds % 3600 // 60):02d}"
-        return (self.start_time + dt.timedelta(seconds=float(seconds))).strftime("%H:%M")
+        return wall_at(self.start_time, seconds).strftime("%H:%M")
 
 
 def _stages_from_annotations(rec: Recording) -> np.ndarray | None:
@@ -182,6 +183,7 @@ def build_report(path: str | Path) -> NightReport:
             channel = rec.channel_names[rec.frontal_channel()]
         except ValueError:
             notes.append("no EEG channel for the spectrogram")
+    start = localize(start) if start is not None else None  # shown in the local zone when it is the local offset
     return NightReport(path.name, path, start, np.asarray(stages, dtype=np.int8), float(epoch_s),
                        sleep_statistics(stages, epoch_s), triggers, rec, channel, notes)
 
@@ -192,8 +194,8 @@ def format_report(r: NightReport) -> str:
 
     head = f"Night report: {r.title}"
     if r.start_time is not None:
-        end = r.start_time + dt.timedelta(seconds=r.stages.size * r.epoch_s)
-        head += f"  ({r.start_time:%Y-%m-%d %H:%M} - {end:%H:%M} {r.start_time.tzname() or ''})".rstrip()
+        end = wall_at(r.start_time, r.stages.size * r.epoch_s)
+        head += f"  ({r.start_time:%Y-%m-%d %H:%M} - {end:%H:%M} {zone_label(end)})"
     lines = [head, "", format_statistics(r.stats), ""]
     periods = rem_periods(r.stages, r.epoch_s)
     if periods:
@@ -296,7 +298,7 @@ def plot_report(r: NightReport, path: str | Path) -> Path:
         from matplotlib.ticker import FuncFormatter
 
         last.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: r.clock(v * 3600.0)))
-        last.set_xlabel(f"time of day ({r.start_time.tzname() or 'local'})")
+        last.set_xlabel(f"time of day ({zone_label(r.start_time)})")
     else:
         last.set_xlabel("hours since start")
     last.set_xlim(0, max(hours[-1], 1e-3))

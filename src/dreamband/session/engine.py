@@ -27,6 +27,7 @@ from typing import Any
 
 from dreamband import __version__
 from dreamband.firmware_bridge.chunk import StreamChunk
+from dreamband.firmware_bridge.clock import local_zone, localize
 from dreamband.session.actions import ActionManager
 from dreamband.session.bus import EventBus, Subscription
 from dreamband.session.events import (
@@ -253,8 +254,8 @@ class SessionEngine:
             if isinstance(base, dt.datetime):
                 start = base + dt.timedelta(seconds=float(getattr(self.source, "position_s", 0.0) or 0.0))
             else:
-                start = dt.datetime.now().astimezone()
-        return start if start.tzinfo is not None else start.astimezone()
+                start = dt.datetime.now(local_zone())
+        return localize(start)  # the local zone with its DST rules, not a fixed offset
 
     def _open(self) -> None:
         if self._opened:

@@ -6,6 +6,7 @@ import datetime as dt
 import sys
 from typing import Any, TextIO
 
+from dreamband.firmware_bridge.clock import wall_at
 from dreamband.session.events import (
     ActionUpdate,
     Dropout,
@@ -53,7 +54,7 @@ class HeadlessPrinter:
 
     def clock(self, t: float) -> str:
         """Wall-clock ``HH:MM:SS`` of a session time."""
-        return (self.start + dt.timedelta(seconds=t)).strftime("%H:%M:%S")
+        return wall_at(self.start, t).strftime("%H:%M:%S")
 
     def handle(self, ev: Event) -> None:
         """Print what matters in one event."""

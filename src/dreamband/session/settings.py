@@ -48,6 +48,10 @@ OPTIONAL_POLICIES: tuple[str, ...] = ("smart_alarm", "nightmare_wake", "dream_re
 OUTPUT_NAMES: tuple[str, ...] = ("log", "marker", "notify", "sound", "command")
 
 
+#: longest smart-alarm window accepted, hours (``07:00-06:30`` would be 23.5 h: a typo)
+MAX_ALARM_WINDOW_H: float = 12.0
+
+
 def parse_clock(text: str) -> dt.time:
     """Parse ``"HH:MM"`` (or ``"HH:MM:SS"``) into a :class:`datetime.time`."""
     try:
@@ -67,6 +71,12 @@ def parse_window(text: str) -> tuple[dt.time, dt.time]:
     start, end = parse_clock(a), parse_clock(b)
     if start == end:
         raise ValueError(f"The alarm window {text!r} is empty: start and end are the same time.")
+    length_h = ((end.hour * 60 + end.minute) - (start.hour * 60 + start.minute)) % 1440 / 60.0
+    if length_h > MAX_ALARM_WINDOW_H:
+        raise ValueError(
+            f"The alarm window {text!r} lasts {length_h:g} h (it runs from {a.strip()} to {b.strip()} the next "
+            f"day); a smart-alarm window is at most {MAX_ALARM_WINDOW_H:g} h. Did you mean {b.strip()}-{a.strip()}?"
+        )
     return start, end
 
 

@@ -33,6 +33,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+from dreamband.firmware_bridge.clock import local_zone, localize, wall_at
 from dreamband.signal.stages import N1, N2, N3, REM, STAGE_NAMES, UNSTAGED, W
 
 PLAIN_WORDS: tuple[str, ...] = (
@@ -103,9 +104,8 @@ class NightState:
         if int(rem_interruption_epochs) < 0:
             raise ValueError(f"rem_interruption_epochs must be >= 0, got {rem_interruption_epochs!r}.")
         if start_datetime is None:
-            start_datetime = dt.datetime.now().astimezone()
-        if start_datetime.tzinfo is None:
-            start_datetime = start_datetime.astimezone()
+            start_datetime = dt.datetime.now(local_zone())
+        start_datetime = localize(start_datetime)  # the local zone's rules (DST), not a fixed offset
         self.start_datetime: dt.datetime = start_datetime
         self.epoch_s = float(epoch_s)
         self.persistent_sleep_epochs = max(1, int(round(persistent_sleep_min * 60.0 / self.epoch_s)))
@@ -178,7 +178,7 @@ class NightState:
 
     def wall_clock(self, time: float) -> dt.datetime:
         """Wall-clock datetime of a session time (seconds)."""
-        return self.start_datetime + dt.timedelta(seconds=float(time))
+        return wall_at(self.start_datetime, time)  # in UTC: right across a DST change
 
     def minutes(self, stage: int) -> float:
         """Minutes staged as ``stage`` so far."""

@@ -21,6 +21,8 @@ import numpy as np
 from pyqtgraph.Qt import QtCore, QtGui, QtWidgets
 
 from dreamband.session import events as ev
+from dreamband.session.settings import parse_window
+from dreamband.session.triggers.smart_alarm import window_seconds
 from dreamband.signal.stages import stage_code
 from dreamband.ui import theme
 from dreamband.ui.controls import ReplayControls, TriggerControls
@@ -63,13 +65,11 @@ def _parse_start(value: Any) -> dt.datetime | None:
 
 
 def _parse_window(text: str | None) -> tuple[dt.time, dt.time] | None:
+    """The engine's parser of an alarm window (None when absent or unreadable)."""
     if not text:
         return None
     try:
-        a, b = str(text).split("-")
-        ha, ma = (int(v) for v in a.strip().split(":")[:2])
-        hb, mb = (int(v) for v in b.strip().split(":")[:2])
-        return dt.time(ha, ma), dt.time(hb, mb)
+        return parse_window(str(text))
     except ValueError:
         return None
 
@@ -595,13 +595,8 @@ class NightConsole(QtWidgets.QMainWindow):
         if self.alarm is None or start is None:
             self.hypnogram.set_alarm_window(None, None)
             return
-        a_start = start.replace(hour=self.alarm[0].hour, minute=self.alarm[0].minute, second=0, microsecond=0)
-        if a_start < start:
-            a_start += dt.timedelta(days=1)
-        a_end = a_start.replace(hour=self.alarm[1].hour, minute=self.alarm[1].minute)
-        if a_end <= a_start:
-            a_end += dt.timedelta(days=1)
-        self.hypnogram.set_alarm_window((a_start - start).total_seconds(), (a_end - start).total_seconds())
+        # the engine's own resolver (local zone, DST): the drawn window is the one that fires
+        self.hypnogram.set_alarm_window(*window_seconds(start, self.alarm))
 
     # ------------------------------------------------------------------ commands
     def _call_engine(self, name: str, *args, **kwargs) -> bool:
@@ -626,9 +621,10 @@ class NightConsole(QtWidgets.QMainWindow):
 
     def set_alarm_window(self, window: str) -> None:
         """Set the smart-alarm window ``"HH:MM-HH:MM"`` in the engine and on the hypnogram."""
-        parsed = _parse_window(window)
-        if parsed is None:
-            self.log(f"cannot read the alarm window {window!r}")
+        try:
+            parsed = parse_window(str(window))
+        except ValueError as err:  # unreadable, or 07:00-06:30 (23.5 h): said, not drawn
+            self.log(str(err))
             return
         start, end = (f"{t.hour:02d}:{t.minute:02d}" for t in parsed)
         if self._call_engine("set_alarm_window", start, end):

@@ -7,6 +7,8 @@ import datetime as dt
 import numpy as np
 import pyqtgraph as pg
 
+from dreamband.firmware_bridge.clock import wall_at
+
 
 def format_duration(seconds: float | None) -> str:
     """Return ``"1 h 05 min"`` / ``"12 min"`` for a number of seconds (``"–"`` when unknown)."""
@@ -23,7 +25,7 @@ def format_duration(seconds: float | None) -> str:
 def clock_text(start: dt.datetime | None, session_s: float) -> str:
     """Return the time of day ``HH:MM`` of session second ``session_s`` (elapsed ``h:mm`` if no start)."""
     if start is not None:
-        return (start + dt.timedelta(seconds=float(session_s))).strftime("%H:%M")
+        return wall_at(start, session_s).strftime("%H:%M")  # in UTC: right across a DST change
     total_min = int(session_s // 60)
     return f"{total_min // 60}:{total_min % 60:02d}"
 

@@ -2,7 +2,8 @@
 
 Rules
 -----
-- The window ``HH:MM-HH:MM`` is wall-clock time of day: session start datetime + session time.
+- The window ``HH:MM-HH:MM`` is wall-clock time of day in the local zone with its DST rules
+  (:func:`resolve_window`, the one resolver; the window draws it with the same function).
   It is the first occurrence of the window that has not ended at the session start (a session
   started at 23:00 with ``06:30-07:00`` means 06:30-07:00 next morning; a session started at
   06:40 means the window already open). Windows may cross midnight.
@@ -20,25 +21,48 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from dreamband.firmware_bridge.clock import at_time_of_day, seconds_between, session_zone
 from dreamband.session.settings import SmartAlarmSettings, parse_window
 from dreamband.session.triggers.base import Policy, usable
 from dreamband.signal.stages import N1, N2, N3, STAGE_NAMES, W
 
 
 def resolve_window(start_datetime: dt.datetime, window: tuple[dt.time, dt.time]) -> tuple[dt.datetime, dt.datetime]:
-    """Absolute (start, end) datetimes of the first window that has not ended at ``start_datetime``."""
+    """Absolute (start, end) datetimes of the first window that has not ended at ``start_datetime``.
+
+    The one resolver of the alarm window: the policy and the window (``ui/console.py``) both
+    call it. Times of day are read in the session's zone with its rules
+    (:func:`~dreamband.firmware_bridge.clock.session_zone`): a 06:30 alarm on the night the
+    clocks go back is 06:30 of the new offset. Comparisons are made in UTC.
+
+    Parameters
+    ----------
+    start_datetime : datetime
+        Aware start of the session.
+    window : (time, time)
+        Start and end time of day; an end before the start crosses midnight.
+
+    Returns
+    -------
+    (datetime, datetime)
+        Aware start and end of the window, in the session's zone.
+    """
     t0, t1 = window
-    base = start_datetime.date()
-    tz = start_datetime.tzinfo
+    zone = session_zone(start_datetime)
+    base = start_datetime.astimezone(zone).date()
     for day in (-1, 0, 1):
         d = base + dt.timedelta(days=day)
-        ws = dt.datetime.combine(d, t0, tzinfo=tz)
-        we = dt.datetime.combine(d, t1, tzinfo=tz)
-        if we <= ws:
-            we += dt.timedelta(days=1)
-        if we > start_datetime:
+        ws = at_time_of_day(d, t0, zone)
+        we = at_time_of_day(d if t1 > t0 else d + dt.timedelta(days=1), t1, zone)
+        if seconds_between(start_datetime, we) > 0:
             return ws, we
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def window_seconds(start_datetime: dt.datetime, window: tuple[dt.time, dt.time]) -> tuple[float, float]:
+    """The window of :func:`resolve_window` as (start, end) seconds after ``start_datetime``."""
+    ws, we = resolve_window(start_datetime, window)
+    return seconds_between(start_datetime, ws), seconds_between(start_datetime, we)
 
 
 class SmartAlarm(Policy):
@@ -71,8 +95,7 @@ class SmartAlarm(Policy):
         if self._window is None:
             return None
         if self._abs is None or self._abs_for != state.start_datetime:
-            ws, we = resolve_window(state.start_datetime, self._window)
-            self._abs = ((ws - state.start_datetime).total_seconds(), (we - state.start_datetime).total_seconds())
+            self._abs = window_seconds(state.start_datetime, self._window)
             self._abs_for = state.start_datetime
         return self._abs
 
