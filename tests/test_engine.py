@@ -11,13 +11,13 @@ import pytest
 from dreamband.recordings.replay import RecordingSource
 from dreamband.session.engine import SessionEngine
 from dreamband.session.events import (
-    Dropout,
     EpochStaged,
     LogMessage,
     MarkerInserted,
     SamplesArrived,
     SessionEnded,
     SessionStarted,
+    StreamEnded,
     TriggerFired,
 )
 from dreamband.session.settings import SessionSettings
@@ -84,7 +84,7 @@ def test_manual_replay_follows_the_hypnogram(night, replayed):
         assert snap[key] == st[key], key
     kinds = [type(e) for e in events]
     assert kinds[0] is SessionStarted and kinds[-1] is SessionEnded
-    assert any(isinstance(e, Dropout) and e.stream_kind == "ended" for e in events)
+    assert any(isinstance(e, StreamEnded) and e.stream_kind == "ended" for e in events)
 
 
 def test_triggers_match_what_the_stages_imply(replayed):

@@ -102,7 +102,7 @@ def test_stage_generated_edf_beside_input(tmp_path: Path, capsys) -> None:
     raw = mne.io.RawArray(x, mne.create_info(["Fpz", "Pz"], sfreq, "eeg"), verbose="error")
     edf = tmp_path / "night.edf"
     mne.export.export_raw(edf, raw, fmt="edf", verbose="error")
-    assert main(["stage", str(edf), "--channels", "Fpz,Pz"]) == 0
+    assert main(["stage", str(edf), "--eeg", "Fpz,Pz"]) == 0
     rows = (tmp_path / "night.hypnogram.csv").read_text().strip().splitlines()
     assert len(rows) == 1 + 5
     assert rows[3].split(",")[2] == "?" and "flat" in rows[3]

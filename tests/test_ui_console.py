@@ -59,7 +59,7 @@ def test_console_applies_real_events_without_an_engine(qtbot):
     events.append(ev.StateChanged(120.0, "light sleep", {"time": 120.0, "cycle": 1, "rem_count": 0}))
     events.append(ev.TriggerFired(120.0, "smart_alarm", "wake", 0.1, "N2 inside the alarm window"))
     events.append(ev.QualityChanged(120.0, "Fp2", "off-head", "flat line"))
-    events.append(ev.Dropout(121.0, "dropout", "no data for 3 s", {}))
+    events.append(ev.StreamDropout(121.0, "no data for 3 s", {}))
     console.handle_events(events)
     console.refresh()
     assert console.stage_panel.stage_label.text() == "N2"

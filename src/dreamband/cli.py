@@ -116,7 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help="Stage on a running Dask cluster, e.g. tcp://host:8786 (workers must see the same paths).")
     p.add_argument("--force", action="store_true", help="Stage again nights cohort.csv says are done.")
-    p.add_argument("--channels", default=None, help="Comma-separated EEG channel(s) to stage from.")
+    p.add_argument("--eeg", default=None, metavar="CHANNELS",
+                   help="Comma-separated EEG channel(s) to stage from, e.g. Fpz or Fp1,Fp2 (as on live).")
+    p.add_argument("--channels", dest="eeg", default=argparse.SUPPRESS, help=argparse.SUPPRESS)  # older name
     p.add_argument("--model", default=None, help="Model file (default: the shipped one-channel model).")
     p.add_argument("--board", default=None, help="Board that wrote BrainFlow CSVs without a session.json (name or id).")
     p.add_argument("--master-board", default=None, help="Same as --board, for files written by BrainFlow's playback board.")
@@ -129,7 +131,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help=helps["train"], description=helps["train"])
     p.add_argument("--data", required=True, metavar="DIR", help="Folder laid out like shared/datasets/sleep-edf.")
-    p.add_argument("--channels", default="fpz", choices=["fpz", "fpz+pz"], help="One frontal channel (default) or two.")
+    p.add_argument("--eeg", default="fpz", choices=["fpz", "fpz+pz"],
+                   help="EEG channels the model is trained on: one frontal channel (fpz, default) or two.")
+    p.add_argument("--channels", dest="eeg", choices=["fpz", "fpz+pz"], default=argparse.SUPPRESS,
+                   help=argparse.SUPPRESS)  # older name
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("-o", "--output", default=None, help="Where to write the model (default: the package's models folder).")
 

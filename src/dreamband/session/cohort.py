@@ -292,7 +292,7 @@ def stage_night(recording: str, hypnogram: str, options: StageOptions = StageOpt
         model = _load_model(options.model, len(night["names"]))
         if model.n_channels != len(night["names"]):
             raise ValueError(f"The model stages from {model.n_channels} channel(s) but {len(night['names'])} were "
-                             "picked; give as many with --channels.")
+                             "picked; give as many with --eeg.")
         res = stage_arrays(data, sfreq, night["names"], model)
         write_hypnogram_csv(hypnogram, res["stages"], res["probabilities"], res["quality"])
         stages = res["stages"]
@@ -509,7 +509,8 @@ def run_stage(args: argparse.Namespace) -> int:
     """``dreamband stage PATH... [--out-dir DIR] [--workers N] [--scheduler ADDR] [--force] [-o OUT.csv]``."""
     paths = list(getattr(args, "paths", None) or [])
     recordings = find_recordings(paths)
-    channels = tuple(c.strip() for c in args.channels.split(",") if c.strip()) if getattr(args, "channels", None) else None
+    eeg = getattr(args, "eeg", None) or getattr(args, "channels", None)  # ``channels``: older name
+    channels = tuple(c.strip() for c in eeg.split(",") if c.strip()) if eeg else None
     from dreamband.session.sources import recording_board
 
     options = StageOptions(channels or None, getattr(args, "model", None), recording_board(args))

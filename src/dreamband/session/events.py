@@ -137,13 +137,74 @@ class ActionUpdate(Event):
 
 
 @dataclass(frozen=True)
-class Dropout(Event):
-    """The stream's own trouble: dropout, reconnect attempt, reconnected, gap, ended."""
+class StreamNotice(Event):
+    """Base of the stream's own events (not the sleeper's): what happened to the data link.
+
+    ``stream_kind`` is the source's :class:`~dreamband.firmware_bridge.chunk.StreamEvent` kind
+    (``"dropout"``, ``"gap"``, ``"reconnect_attempt"``, ``"reconnected"``, ``"ended"``,
+    ``"error"``); each kind has its own subclass below, which sets it. ``message`` is a sentence
+    for a person, ``details`` the numbers behind it. In the event log every subclass is written
+    as ``{"kind": "stream", "stream_kind": ...}``, as before the split.
+    """
 
     kind: ClassVar[str] = "stream"
     stream_kind: str = ""
     message: str = ""
     details: dict = field(default_factory=dict)
+
+
+#: Deprecated name of :class:`StreamNotice` (every stream event was a ``Dropout`` before the
+#: split); ``isinstance(e, Dropout)`` still matches every stream event.
+Dropout = StreamNotice
+
+
+@dataclass(frozen=True)
+class StreamDropout(StreamNotice):
+    """No sample arrived for the source's dropout timeout; reconnect attempts follow."""
+
+    stream_kind: str = field(default="dropout", init=False)
+
+
+@dataclass(frozen=True)
+class StreamGap(StreamNotice):
+    """Samples were lost in transmission (from the package counter); ``details["lost_samples"]``."""
+
+    stream_kind: str = field(default="gap", init=False)
+
+
+@dataclass(frozen=True)
+class ReconnectAttempt(StreamNotice):
+    """One attempt to reopen the board's session (``details["ok"]``, ``details["attempt"]``)."""
+
+    stream_kind: str = field(default="reconnect_attempt", init=False)
+
+
+@dataclass(frozen=True)
+class Reconnected(StreamNotice):
+    """The board streams again after a dropout; ``details`` holds the gap it left."""
+
+    stream_kind: str = field(default="reconnected", init=False)
+
+
+@dataclass(frozen=True)
+class StreamEnded(StreamNotice):
+    """The source has no more data (a file ran out, or the board did not come back)."""
+
+    stream_kind: str = field(default="ended", init=False)
+
+
+@dataclass(frozen=True)
+class StreamError(StreamNotice):
+    """The source failed (``details["error"]``)."""
+
+    stream_kind: str = field(default="error", init=False)
+
+
+#: The event class of each source kind (the field's default is also the class attribute).
+STREAM_EVENT_CLASSES: dict[str, type[StreamNotice]] = {
+    str(c.stream_kind): c
+    for c in (StreamDropout, StreamGap, ReconnectAttempt, Reconnected, StreamEnded, StreamError)
+}
 
 
 @dataclass(frozen=True)
@@ -164,6 +225,13 @@ class LogMessage(Event):
     message: str = ""
 
 
-def stream_event(time: float, stream_kind: str, message: str = "", details: dict | None = None) -> Event:
-    """The session event for one of the source's own events (``StreamEvent.kind``)."""
-    return Dropout(time, stream_kind, message, dict(details or {}))
+def stream_event(time: float, stream_kind: str, message: str = "", details: dict | None = None) -> StreamNotice:
+    """The session event for one of the source's own events (``StreamEvent.kind``).
+
+    A known kind gives its own class (``"gap"`` -> :class:`StreamGap` ...); an unknown one the
+    base :class:`StreamNotice` with that ``stream_kind``, so a new source kind is not lost.
+    """
+    cls = STREAM_EVENT_CLASSES.get(stream_kind)
+    if cls is None:
+        return StreamNotice(time, stream_kind, message, dict(details or {}))
+    return cls(time, message, dict(details or {}))

@@ -9,13 +9,13 @@ from typing import Any, TextIO
 from dreamband.firmware_bridge.clock import wall_at
 from dreamband.session.events import (
     ActionUpdate,
-    Dropout,
     EpochStaged,
     Event,
     LogMessage,
     SessionEnded,
     SessionStarted,
     StateChanged,
+    StreamNotice,
     TriggerFired,
 )
 from dreamband.signal.stages import STAGE_NAMES
@@ -86,7 +86,7 @@ class HeadlessPrinter:
             if self.show_actions or ev.phase in ("stop", "escalate", "test"):
                 self._print(f"{'':>5}  {hms(ev.time):>8}  {self.clock(ev.time):>8}      action {ev.policy} "
                             f"{ev.phase} {ev.intensity * 100:.0f} % {ev.reason}")
-        elif isinstance(ev, Dropout):
+        elif isinstance(ev, StreamNotice):
             self._print(f"{'':>5}  {hms(ev.time):>8}  {self.clock(ev.time):>8}  stream {ev.stream_kind}: {ev.message}")
         elif isinstance(ev, LogMessage):
             if ev.level in ("warning", "error") or ev.message.startswith("Smart alarm"):

@@ -23,7 +23,7 @@ def _load_model(path: str | None, n_channels: int) -> StagingModel:
     if path:
         return StagingModel.load(path)
     if n_channels not in SHIPPED_MODELS:
-        raise ValueError(f"No shipped model for {n_channels} channels; pick 1 (frontal) or 2 (frontal + parietal) with --channels.")
+        raise ValueError(f"No shipped model for {n_channels} channels; pick 1 (frontal) or 2 (frontal + parietal) with --eeg.")
     return StagingModel.load(SHIPPED_MODELS[n_channels])
 
 
@@ -123,11 +123,11 @@ def _print_cv(model: StagingModel) -> None:
 
 # ------------------------------------------------------------------------------------ train
 def run_train(args: argparse.Namespace) -> int:
-    """``dreamband train --data DIR [--channels fpz|fpz+pz] [--seed N] [-o OUT]``."""
+    """``dreamband train --data DIR [--eeg fpz|fpz+pz] [--seed N] [-o OUT]``."""
     from dreamband.session.training import run_training
 
     t0 = time.perf_counter()
-    path, meta = run_training(args.data, args.channels, int(args.seed), args.output)
+    path, meta = run_training(args.data, args.eeg, int(args.seed), args.output)
     print(f"done in {time.perf_counter() - t0:.0f} s; the figures above are leave-one-subject-out CV "
           f"(subjects held out); the written model is fitted on all nights: {path}")
     return 0

@@ -163,7 +163,7 @@ class StagedNight:
             st = int(self.stages[e])
             if st != UNSTAGED:
                 p = self.probabilities[e]
-                res = StageResult(st, p, float(p[st]), feats, True, (), e, self.raw_probabilities[e])
+                res = StageResult(st, p, float(p[st]), feats, True, (), e)
             else:
                 res = StageResult(UNSTAGED, np.full(N_STAGES, np.nan), 0.0, feats, bool(self.quality_ok[e]),
                                   self.reasons[e], e)

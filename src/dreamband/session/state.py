@@ -125,7 +125,6 @@ class NightState:
         self.awakenings: int = 0
         self.rem_periods: list[RemPeriod] = []
         self.just_ended_rem: RemPeriod | None = None
-        self.just_started_rem: RemPeriod | None = None
         self.signal_lost: bool = False
         self.off_head: bool = False
         self.signal_lost_since: float | None = None
@@ -244,7 +243,6 @@ class NightState:
         self.time = max(self.time, end)
         self.epochs += 1
         self.just_ended_rem = None
-        self.just_started_rem = None
         self.quality_ok = bool(getattr(epoch, "quality_ok", True)) and stage != UNSTAGED
         self.stage = stage
         self.confidence = float(getattr(epoch, "confidence", float("nan")))
@@ -280,7 +278,6 @@ class NightState:
             if open_rem is None:
                 open_rem = RemPeriod(onset, end, 0, self.epoch_s)
                 self.rem_periods.append(open_rem)
-                self.just_started_rem = open_rem
             open_rem.rem_epochs += 1
             open_rem.end = end
             self._non_rem_run = 0

@@ -35,9 +35,8 @@ from typing import NamedTuple
 import numpy as np
 from scipy import signal as sps
 
-W, N1, N2, N3, REM, UNSTAGED = 0, 1, 2, 3, 4, -1  # same codes as signal.stages
-EPOCH_S: float = 30.0
-STAGE_NAMES: tuple[str, ...] = ("W", "N1", "N2", "N3", "REM")
+from dreamband.signal.stages import EPOCH_S, N1, N2, N3, REM, STAGE_NAMES, UNSTAGED, W
+
 BANDS_HZ: tuple[tuple[float, float], ...] = ((0.5, 4.0), (4.0, 8.0), (8.0, 13.0), (13.0, 30.0), (30.0, 50.0))
 ARTEFACT_KINDS: tuple[str, ...] = ("movement", "electrode_pop", "line_noise", "headband_off")
 DEFAULT_CHANNELS: tuple[str, ...] = ("Fp1", "Fp2", "EOG", "EMG")

@@ -6,7 +6,7 @@ code training used) -> trees (Numba) -> HMM forward step (Numba). Only the past 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -52,8 +52,6 @@ class StageResult:
     reasons : tuple[str, ...]
         Why the epoch is unstaged (or quality remarks).
     epoch_index : int
-    raw_probabilities : ndarray, shape (5,)
-        The classifier's posterior before temporal smoothing.
     """
 
     stage: int
@@ -63,7 +61,6 @@ class StageResult:
     quality_ok: bool
     reasons: tuple[str, ...] = ()
     epoch_index: int = 0
-    raw_probabilities: np.ndarray = field(default_factory=lambda: np.full(N_STAGES, np.nan))
 
 
 def screen_epoch(staging_v: np.ndarray, quality: EpochQuality | None, channels: list[str]) -> tuple[list[str], bool]:
@@ -291,4 +288,4 @@ class Stager:
             proba = raw
         self._last_staged = index
         stage = int(np.argmax(proba))
-        return StageResult(stage, proba, float(proba[stage]), feats, True, (), index, raw)
+        return StageResult(stage, proba, float(proba[stage]), feats, True, (), index)

@@ -494,7 +494,7 @@ class NightConsole(QtWidgets.QMainWindow):
                 self.controls.add_fired(when, event.policy, event.phase, event.intensity, event.reason)
         elif isinstance(event, ev.QualityChanged):
             self.traces.set_quality(event.channel, event.status)
-        elif isinstance(event, ev.Dropout):
+        elif isinstance(event, ev.StreamNotice):
             self._handle_stream(event)
         elif isinstance(event, ev.MarkerInserted):
             self.hypnogram.add_marker(event.time + self.time_offset, event.label)
@@ -506,7 +506,7 @@ class NightConsole(QtWidgets.QMainWindow):
             self.stage_panel.show_banner(f"session ended: {event.reason}" if event.reason else "session ended")
             self.log(f"session ended: {event.reason}")
 
-    def _handle_stream(self, event: ev.Dropout) -> None:
+    def _handle_stream(self, event: ev.StreamNotice) -> None:
         kind = event.stream_kind
         if kind == "dropout":
             self.dropouts += 1
