@@ -341,3 +341,32 @@ def test_safety_fires_while_a_live_board_is_silent():
     assert len(lost) == 1, eng.triggers
     assert data_time == pytest.approx(silent_at, abs=0.5)  # no sample came in the meantime
     assert lost[0].time == pytest.approx(lost[0].evidence["lost_since"] + 1.8)
+
+
+def test_stream_events_have_their_own_classes_and_the_same_log_lines():
+    from dreamband.session import events as ev
+
+    kinds = {"dropout": ev.StreamDropout, "gap": ev.StreamGap, "reconnect_attempt": ev.ReconnectAttempt,
+             "reconnected": ev.Reconnected, "ended": ev.StreamEnded, "error": ev.StreamError}
+    for kind, cls in kinds.items():
+        e = ev.stream_event(12.5, kind, f"{kind} happened", {"lost_samples": np.int64(3)})
+        assert type(e) is cls and isinstance(e, ev.Dropout) and e.stream_kind == kind
+        assert e.to_dict() == {"kind": "stream", "time": 12.5, "stream_kind": kind,
+                               "message": f"{kind} happened", "details": {"lost_samples": 3}}
+    odd = ev.stream_event(1.0, "new_kind", "m")  # a kind a future source adds is kept, not lost
+    assert type(odd) is ev.StreamNotice and odd.stream_kind == "new_kind"
+    assert ev.Dropout(1.0, "gap", "m", {}) == ev.StreamNotice(1.0, "gap", "m", {})  # the older constructor
+    with pytest.raises(TypeError):
+        ev.StreamGap(1.0, "gap", "m", {})  # the subclass sets its own kind
+
+
+def test_stage_and_train_take_eeg_and_the_older_channels_name():
+    from dreamband.cli import build_parser
+
+    p = build_parser()
+    assert p.parse_args(["stage", "a.edf", "--eeg", "Fpz,Pz"]).eeg == "Fpz,Pz"
+    assert p.parse_args(["stage", "a.edf", "--channels", "Fpz"]).eeg == "Fpz"
+    assert p.parse_args(["stage", "a.edf"]).eeg is None
+    assert p.parse_args(["train", "--data", "d"]).eeg == "fpz"
+    assert p.parse_args(["train", "--data", "d", "--channels", "fpz+pz"]).eeg == "fpz+pz"
+    assert "--channels" not in p._subparsers._group_actions[0].choices["stage"].format_help()
