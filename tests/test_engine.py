@@ -252,7 +252,7 @@ def test_synthetic_board_threaded(tmp_path):
     times = [e.time for e in got if isinstance(e, SamplesArrived)]
     assert times == sorted(times) and times[-1] == pytest.approx(n / 250.0)
     folder = eng.recorder.folder
-    assert (folder / "raw.csv").stat().st_size > 0 and (folder / "events.jsonl").exists()
+    assert (folder / "session.bdf").stat().st_size > 0 and (folder / "events.jsonl").exists()
 
 
 def test_live_board_path_and_replay_give_the_same_epochs(tmp_path):

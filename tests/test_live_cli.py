@@ -25,7 +25,7 @@ def test_live_synthetic_headless_streams_records_and_exits_0(tmp_path):
     assert m and 200 < float(m.group(1)) < 300 and m.group(2) == "0" and m.group(3) == "0"
     assert "session ended at 0:00:04 of data: duration reached" in out.stdout
     folders = [p for p in tmp_path.iterdir() if p.is_dir()]
-    assert len(folders) == 1 and (folders[0] / "raw.csv").stat().st_size > 0
+    assert len(folders) == 1 and (folders[0] / "session.bdf").stat().st_size > 0
     assert f"session folder: {folders[0]}" in out.stdout
 
 

@@ -1,4 +1,4 @@
-"""SessionRecorder, crash recovery after kill -9, EDF+ export, and reading session folders."""
+"""SessionRecorder (the BDF+ archive written as it goes), crash recovery after kill -9, reading session folders."""
 
 from __future__ import annotations
 
@@ -64,40 +64,64 @@ def test_record_close_and_read_back(tmp_path):
     rec.write_event(TriggerFired(time=31.0, policy="smart_alarm", action="sound", intensity=0.2,
                                  reason="light sleep in the window", evidence={"p_light": np.float64(0.8)}))
     rec.write_event(MarkerInserted(time=31.5, value=3.0, label="user"))
-    edf = rec.close()
+    archive = rec.close()
     rec.close()  # twice is fine
+    assert archive == folder / "session.bdf"
     for f in folder.iterdir():
         assert (f.stat().st_mode & 0o777) == 0o600, f
-    assert not (folder / ".recording.lock").exists()
+    assert not (folder / ".recording.lock").exists() and not (folder / "raw.csv").exists()
     meta = read_session_json(folder)
     assert meta["state"] == "closed" and meta["layout"]["kind"] == "dreamband"
     assert meta["n_samples"] == 3200 and meta["start_time"] == START.isoformat()
-    assert meta["units"] == ["uV", "uV"]
+    assert meta["units"] == ["uV", "uV"] and meta["physical_ranges"] == [[-187500.0, 187500.0]] * 2
     assert meta["info"]["settings"] == {"alarm": "06:30-07:00"} and meta["info"]["board"] == "sleeper"
     assert meta["software"]["dreamband"] and meta["software"]["brainflow"]
     assert meta["model"] == {"name": "test"} and meta["settings"] == {"alarm": "06:30-07:00"}
     events, warn = read_events(folder)
     assert [e["kind"] for e in events] == ["epoch", "trigger", "marker"] and not warn
     assert load_hypnogram(folder)[0].tolist() == [2]
-    exact = load_session(folder, prefer_edf=False)
-    np.testing.assert_allclose(exact.data, np.hstack([c.data for c in sent]), atol=1e-6)
-    assert exact.markers[3 * 50 + 5] == 2.0
-    # the EDF+: MNE and edfio read it, physical units, annotations
-    import edfio
+    back = load_session(folder)
+    # 24 bits over the fixed ±187,500 µV: one step is 0.022 µV
+    np.testing.assert_allclose(back.data, np.hstack([c.data for c in sent]), atol=0.012)
+    assert back.markers[3 * 50 + 5] == 2.0 and back.start_time == START
+    # the archive opens in MNE with its annotations (stages, triggers, markers)
+    import mne
 
-    e = edfio.read_edf(edf)
-    assert [s.label for s in e.signals] == ["Fpz", "Fp2"] and e.signals[0].physical_dimension == "uV"
-    texts = [a.text for a in e.annotations]
+    raw = mne.io.read_raw_bdf(archive, verbose="error")
+    assert raw.ch_names == ["Fpz", "Fp2"] and raw.info["sfreq"] == 100.0
+    np.testing.assert_allclose(raw.get_data()[:, :3200] * 1e6, back.data, atol=1e-6)
+    texts = list(raw.annotations.description)
     assert "Sleep stage N2" in texts and any(t.startswith("Trigger smart_alarm sound") for t in texts)
-    assert any(t.startswith("Marker 3") for t in texts)
-    back = load_recording(folder)
-    assert back.n_samples == 3200 and back.start_time == START
-    np.testing.assert_allclose(back.data, exact.data, atol=0.01)
+    assert "Marker 3 user" in texts and "Stream marker 2" in texts
+    assert load_recording(folder).n_samples == 3200
 
 
-def test_brainflow_layout_is_brainflow_readable(tmp_path):
-    from brainflow.data_filter import DataFilter
+def test_archive_fixed_range_gaps_and_clipping(tmp_path):
+    """Lost samples come back as NaN (BAD_ACQ_SKIP), values beyond the ADC range are clipped and
+    annotated, and the rest of the night keeps its 24-bit resolution."""
+    import mne
 
+    rec = SessionRecorder(tmp_path, _info())
+    sent = list(_chunks(40))
+    sent[10].data[:, 10:40] = np.nan  # 0.3 s lost in a dropout
+    sent[20].data[1, 7] = 1e9  # one absurd value
+    for c in sent:
+        rec.write_chunk(c)
+    rec.close()
+    back = load_session(rec.folder)
+    x = np.hstack([c.data for c in sent])
+    lost = np.isnan(back.data)
+    assert lost.sum() == np.isnan(x).sum() == 60 and lost[:, 510:540].all()
+    ok = ~np.isnan(x) & (np.abs(x) < 1e6)
+    assert np.abs(back.data[ok] - x[ok]).max() < 0.012
+    assert back.data[1, 20 * 50 + 7] == pytest.approx(187500.0, abs=0.03)
+    raw = mne.io.read_raw_bdf(rec.folder / "session.bdf", verbose="error")
+    ann = {(round(a["onset"], 3), round(a["duration"], 3), a["description"]) for a in raw.annotations}
+    assert (5.1, 0.3, "BAD_ACQ_SKIP") in ann and (10.07, 0.01, "BAD_clipped Fp2") in ann
+    assert read_session_json(rec.folder)["clipped_samples"] == 1
+
+
+def test_brainflow_layout_is_kept_for_the_export(tmp_path):
     d = board_description(-1)  # synthetic board layout
     rows = d["eeg_channels"][:2]
     rec = SessionRecorder(tmp_path, {"sfreq": 250.0, "channel_names": ["Fz", "C3"], "channel_types": ["eeg", "eeg"],
@@ -108,18 +132,28 @@ def test_brainflow_layout_is_brainflow_readable(tmp_path):
         raw = rng.normal(0, 10, (d["num_rows"], 25))
         raw[d["timestamp_channel"]] = 1.7e9 + (np.arange(25) + 25 * k) / 250
         raw[d["marker_channel"]] = 0.0
-        c = StreamChunk(raw[rows].copy(), raw[d["timestamp_channel"]].copy(), raw[d["marker_channel"]].copy(),
-                        25 * k, raw)
-        rec.write_chunk(c)
+        if k == 4:
+            raw[rows, 3:8] = np.nan  # lost in a dropout
+            raw[d["marker_channel"], 9] = 7.0
+        rec.write_chunk(StreamChunk(raw[rows].copy(), raw[d["timestamp_channel"]].copy(),
+                                    raw[d["marker_channel"]].copy(), 25 * k, raw))
         sent.append(raw)
-    rec.close(write_edf=False)
+    rec.close()
     meta = read_session_json(rec.folder)
     assert meta["layout"]["kind"] == "brainflow" and [m["row"] for m in meta["montage"]] == rows
-    table = DataFilter.read_file(str(rec.folder / "raw.csv"))
-    np.testing.assert_allclose(table, np.hstack(sent), atol=1e-6)
-    via_file = load_recording(rec.folder / "raw.csv")  # sidecar gives board and montage
-    assert via_file.channel_names == ["Fz", "C3"] and via_file.board_id == -1
-    np.testing.assert_allclose(via_file.data, np.hstack(sent)[rows], atol=1e-6)
+    assert meta["layout"]["timestamp_column"] == d["timestamp_channel"] and meta["first_timestamp"] == 1.7e9
+    # dreamband export FOLDER --format brainflow-csv: BrainFlow reads it back in the board's layout
+    from brainflow.data_filter import DataFilter
+
+    from dreamband.cli import main
+
+    assert main(["export", str(rec.folder), "--format", "brainflow-csv", "-o", str(tmp_path / "n.csv")]) == 0
+    table = DataFilter.read_file(str(tmp_path / "n.csv"))
+    x = np.hstack(sent)
+    assert table.shape == x.shape
+    np.testing.assert_allclose(table[rows], x[rows], atol=0.012, equal_nan=True)
+    assert np.isnan(table[rows][:, 103:108]).all() and table[d["marker_channel"], 109] == 7.0
+    np.testing.assert_allclose(table[d["timestamp_channel"]], x[d["timestamp_channel"]], atol=1e-6)
 
 
 _CRASH = textwrap.dedent("""
@@ -137,8 +171,7 @@ _CRASH = textwrap.dedent("""
         if k % 30 == 29:
             rec.write_event(EpochStaged(time=k / 10, epoch_index=k // 30, onset=k / 10 - 3, stage=1,
                                         probabilities=(0.2, 0.5, 0.1, 0.1, 0.1)))
-    rec._raw_fh.write(b"2000.000000\\t5.00")  # a line cut in the middle by the kill
-    rec._raw_fh.flush()
+    os.pwrite(rec.bdf._fd, b"\\x01\\x02" * 50, os.fstat(rec.bdf._fd).st_size)  # a record cut by the kill
     rec._events_fh.write('{"kind": "epoch", "time": 20')
     rec._events_fh.flush()
     os.kill(os.getpid(), signal.SIGKILL)
@@ -149,14 +182,14 @@ def test_kill_9_then_recover(tmp_path):
     proc = subprocess.run([sys.executable, "-c", _CRASH, str(tmp_path)], capture_output=True, text=True, timeout=60)
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     folder = tmp_path / os.listdir(tmp_path)[0]
-    assert read_session_json(folder)["state"] == "recording" and not (folder / "session.edf").exists()
+    assert read_session_json(folder)["state"] == "recording"
     report = recover(folder)
-    assert report.n_samples == 2000 and report.duration_s == 20.0  # nothing flushed was lost
-    assert report.bytes_dropped["raw.csv"] > 0 and report.bytes_dropped["events.jsonl"] > 0
+    assert report.n_samples == 2000 and report.duration_s == 20.0  # every complete record is kept
+    assert report.bytes_dropped["session.bdf"] == 100 and report.bytes_dropped["events.jsonl"] > 0
     assert "Recovered" in report.summary()
-    rec = load_recording(folder / "session.edf")
+    rec = load_recording(folder / "session.bdf")  # MNE reads the repaired file
     assert rec.n_samples == 2000
-    np.testing.assert_allclose(rec.data[0, ::10], np.arange(200), atol=0.01)
+    np.testing.assert_allclose(rec.data[0, ::10], np.arange(200), atol=0.012)  # 24-bit step: 0.022 µV
     assert sum(a[2] == "Sleep stage N1" for a in rec.annotations) == 6
     meta = read_session_json(folder)
     assert meta["state"] == "recovered" and meta["n_samples"] == 2000
@@ -168,7 +201,6 @@ def test_loading_an_unfinished_folder_recovers_it(tmp_path):
     rec = SessionRecorder(tmp_path, _info(n_ch=1))
     for c in _chunks(20, n_ch=1):
         rec.write_chunk(c)
-    rec._raw_fh.flush()
     # pretend the recording process died: lock names a process that does not exist
     (rec.folder / ".recording.lock").write_text("999999")
     loaded = load_recording(rec.folder)
@@ -252,9 +284,8 @@ def test_live_synthetic_kill_9_then_recover(tmp_path):
     assert meta["state"] == "recovered" and meta["layout"]["kind"] == "brainflow"
     lost = kill_time - meta["first_timestamp"] - meta["duration_s"]
     assert -0.5 < lost < 1.0, lost
-    import edfio
+    import mne
 
-    edf = edfio.read_edf(folder / "session.edf")
-    assert len(edf.signals) == len(meta["channel_names"])
-    rec = load_recording(folder / "session.edf")
-    assert rec.n_samples >= meta["n_samples"] and rec.sfreq == 250.0
+    raw = mne.io.read_raw_bdf(folder / "session.bdf", verbose="error")
+    assert len(raw.ch_names) == len(meta["channel_names"]) and raw.n_times == meta["n_samples"]
+    assert raw.info["sfreq"] == 250.0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import warnings
 
 import numpy as np
@@ -38,8 +39,7 @@ def _session(parent, day=1, crash=False, stages=STAGES):
     rec.write_event(TriggerFired(time=33 * 30.0, policy="dream_report", action="sound", intensity=0.3,
                                  reason="8 min of REM", evidence={"rem_min": 8}))
     if crash:
-        rec._raw_fh.write(b"1.0\t2")
-        rec._raw_fh.flush()
+        os.pwrite(rec.bdf._fd, b"\x01\x02\x03" * 7, os.fstat(rec.bdf._fd).st_size)  # a torn record
         (rec.folder / ".recording.lock").write_text("999999")
         return rec.folder
     rec.close()
@@ -93,7 +93,7 @@ def test_recover_verb_and_report_of_crashed_session(tmp_path, capsys):
     folder = _session(tmp_path, crash=True)
     assert main(["recover", str(folder)]) == 0
     assert "Recovered" in capsys.readouterr().out
-    assert read_session_json(folder)["state"] == "recovered" and (folder / "session.edf").exists()
+    assert read_session_json(folder)["state"] == "recovered" and (folder / "session.bdf").exists()
     r = build_report(folder)
     assert "recovered" in format_report(r)
 

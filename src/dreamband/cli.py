@@ -29,6 +29,7 @@ _VERBS: dict[str, tuple[str, str, str]] = {
     "report": ("dreamband.session.morning", "run_report", "The morning report of a night: statistics, hypnogram and spectrogram (PNG, HTML)."),
     "trends": ("dreamband.session.morning", "run_trends", "Many nights side by side: a table and a plot."),
     "recover": ("dreamband.session.morning", "run_recover", "Turn a session folder left by a crash into a complete recording."),
+    "export": ("dreamband.session.morning", "run_export", "Export a session folder (e.g. --format brainflow-csv for BrainFlow's playback board)."),
     "screenshot": ("dreamband.ui.app", "run_screenshot", "Write a PNG of the night console after some seconds of data."),
 }
 
@@ -155,6 +156,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("recover", help=helps["recover"], description=helps["recover"])
     p.add_argument("folder", help="A session folder.")
+
+    p = sub.add_parser("export", help=helps["export"], description=helps["export"])
+    p.add_argument("folder", help="A session folder.")
+    p.add_argument("--format", default="brainflow-csv", choices=["brainflow-csv"], help="Output format.")
+    p.add_argument("-o", "--output", default=None, help="Output file (default: FOLDER/session.csv).")
 
     p = sub.add_parser("screenshot", help=helps["screenshot"], description=helps["screenshot"])
     p.add_argument("output", help="PNG file to write.")

@@ -1,126 +1,67 @@
-"""The crash-safe session recorder, crash recovery, and reading a session folder back.
+"""The session recorder: a night written as it goes, into a BDF+ archive that is always usable.
 
-A session folder (0700; every file 0600: this is health data) holds::
+Samples go into ``session.bdf`` (see :mod:`~dreamband.recordings.bdf_writer`): 24-bit data
+records of 0.2-1 s, each written to the OS as soon as it is full and ``fsync``'d at least twice
+a second, with a fixed physical range per channel (the board's ADC range, never the night's
+data). Events go to ``events.jsonl`` (one line each, flushed), staged epochs to
+``hypnogram.csv``, and stages, triggers, markers, quality changes, dropouts and warnings into
+the BDF's own annotations as well, so EDFbrowser or MNE show the night without our tools.
 
-    session.json     sidecar: board, montage, rates, units, layout, versions, settings, start time
-    raw.csv          the samples, appended; flushed on every chunk, fsync'd at least every second
-    events.jsonl     append-only event log (one JSON object per line; flushed per event)
-    hypnogram.csv    epoch, onset, stage, p_W..p_REM, quality (one row per staged epoch)
-    session.edf      EDF+ written on close (or by ``recover``): signals + stage/trigger/marker annotations
-    .recording.lock  the recording process id while recording
+Closing writes the last record and the record count into the header: it takes milliseconds,
+whatever the night's length. After ``kill -9`` at most the unfinished record (≤ 1 s) is lost;
+:func:`~dreamband.recordings.recover.recover` fixes the header in constant memory.
 
-``raw.csv`` layout (described in ``session.json["layout"]``):
-
-* ``"brainflow"`` when the chunks carry the board's BrainFlow rows (``StreamChunk.raw``):
-  BrainFlow's ``DataFilter.write_file`` layout exactly (tab-separated, one column per board
-  row, ``%.6f``), so BrainFlow's playback board can replay it; ``montage`` gives the row of
-  each channel, ``timestamp_column``/``marker_column`` the clock and marker rows.
-* ``"dreamband"`` otherwise (replays of EDF files, the sleeper): tab-separated columns
-  ``sample_index, <channel 1..N in µV / g>, timestamp, marker``.
-
-After ``kill -9`` the flushed lines are on disk; ``recover(folder)`` drops a partial last
-line of each file, and writes ``session.edf`` and the final ``session.json``.
+Files and names of a session folder: :mod:`~dreamband.recordings.session_folder`; reading one
+back and crash recovery: :mod:`~dreamband.recordings.recover` (re-exported here).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import math
 import os
 import shutil
-import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from dreamband.firmware_bridge.chunk import StreamChunk
-from dreamband.recordings.base import Recording
-from dreamband.recordings.brainflow_csv import read_table
-from dreamband.recordings.fastcsv import format_table
+from dreamband.recordings.bdf_writer import (
+    ANNOTATION_SAMPLES,
+    TYPE_RANGES,
+    BdfWriter,
+    record_duration,
+)
+from dreamband.recordings.edf_export import _edf_label
 from dreamband.recordings.hypnogram import HypnogramWriter
-from dreamband.recordings.mne_io import load_mne
-
-SESSION_JSON = "session.json"
-RAW_CSV = "raw.csv"
-EVENTS = "events.jsonl"
-HYPNOGRAM = "hypnogram.csv"
-EDF = "session.edf"
-LOCK = ".recording.lock"
-FOLDER_MODE = 0o700
-FILE_MODE = 0o600
-
-
-def default_sessions_dir() -> Path:
-    """The user's folder of session folders (no platformdirs dependency).
-
-    Linux/BSD: ``$XDG_DATA_HOME/dreamband/sessions`` (default ``~/.local/share``);
-    macOS: ``~/Library/Application Support/dreamband/sessions``;
-    Windows: ``%LOCALAPPDATA%\\dreamband\\sessions``.
-    """
-    home = Path.home()
-    if sys.platform == "win32":
-        base = Path(os.environ.get("LOCALAPPDATA") or home / "AppData" / "Local")
-    elif sys.platform == "darwin":
-        base = home / "Library" / "Application Support"
-    else:
-        base = Path(os.environ.get("XDG_DATA_HOME") or home / ".local" / "share")
-    return base / "dreamband" / "sessions"
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, np.ndarray):
-        return [_jsonable(v) for v in value.tolist()]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, (dt.datetime, dt.date)):
-        return value.isoformat()
-    if isinstance(value, Path):
-        return str(value)
-    if value is None or isinstance(value, (str, int, bool)):
-        return value
-    if hasattr(value, "to_dict"):
-        return _jsonable(value.to_dict())
-    if hasattr(value, "__dataclass_fields__"):
-        return {k: _jsonable(getattr(value, k)) for k in value.__dataclass_fields__}
-    return str(value)
-
-
-def _write_json_atomic(path: Path, obj: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
-    with open(fd, "w", encoding="utf-8") as fh:
-        json.dump(_jsonable(obj), fh, indent=1, allow_nan=False)
-        fh.write("\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
-def _open_append(path: Path, binary: bool = False):
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, FILE_MODE)
-    return open(fd, "ab" if binary else "a", encoding=None if binary else "utf-8")
-
-
-def _software_versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {"python": sys.version.split()[0]}
-    for pkg in ("dreamband", "brainflow", "mne", "numpy", "edfio"):
-        try:
-            out[pkg] = version(pkg)
-        except PackageNotFoundError:
-            out[pkg] = "unknown"
-    return out
+from dreamband.recordings.recover import (  # noqa: F401  (the reading side, re-exported)
+    RecoveryReport,
+    load_session,
+    load_session_csv,
+    recover,
+)
+from dreamband.recordings.session_folder import (  # noqa: F401  (names other modules import from here)
+    BDF,
+    EDF,
+    EVENTS,
+    FILE_MODE,
+    FOLDER_MODE,
+    HYPNOGRAM,
+    LOCK,
+    RAW_CSV,
+    SESSION_JSON,
+    annotations_from_events,
+    default_sessions_dir,
+    event_annotation,
+    jsonable,
+    open_append,
+    read_events,
+    read_session_json,
+    software_versions,
+    write_json_atomic,
+)
 
 
 def _montage_from_info(info: dict) -> list[dict] | None:
@@ -140,13 +81,43 @@ def _match_row(raw: np.ndarray, values: np.ndarray, prefer: int | None = None) -
     if prefer is not None and 0 <= prefer < raw.shape[0] and np.array_equal(raw[prefer], values, equal_nan=True):
         return prefer
     hits = [r for r in range(raw.shape[0]) if np.array_equal(raw[r], values, equal_nan=True)]
-    if not hits:
-        return None
-    return hits[-1]
+    return hits[-1] if hits else None
+
+
+def physical_ranges(channel_types: list[str], info: dict | None = None) -> list[tuple[float, float]]:
+    """Fixed physical ``(min, max)`` per channel: ``info["physical_ranges"]`` when given, else
+    the type's full scale (:data:`~dreamband.recordings.bdf_writer.TYPE_RANGES`: the ADS1299's
+    ±187,500 µV for EEG/EOG/EMG, ±16 g for an accelerometer).
+
+    Raises
+    ------
+    ValueError
+        When ``info["physical_ranges"]`` does not give one range per channel.
+    """
+    given = (info or {}).get("physical_ranges")
+    if given is not None:
+        if len(given) != len(channel_types):
+            raise ValueError(f"info physical_ranges has {len(given)} ranges for {len(channel_types)} channels.")
+        return [(float(a), float(b)) for a, b in given]
+    return [(-TYPE_RANGES.get(t, TYPE_RANGES["misc"])[1], TYPE_RANGES.get(t, TYPE_RANGES["misc"])[1])
+            for t in channel_types]
+
+
+def bytes_per_second(sfreq: float, n_channels: int) -> float:
+    """Disk bytes per second of recording: BDF samples and annotations, plus the event log's share."""
+    rec_s = record_duration(sfreq)
+    return 3.0 * sfreq * n_channels + 3.0 * ANNOTATION_SAMPLES / rec_s + 120.0
+
+
+def _night_hours(info: dict, default: float) -> float:
+    try:
+        return float(info["settings"]["triggers"]["safety"]["max_hours"])
+    except (KeyError, TypeError, ValueError):
+        return default
 
 
 class SessionRecorder:
-    """Write a live (or replayed) session to a crash-safe session folder.
+    """Write a live (or replayed) session into a session folder, as it goes.
 
     Parameters
     ----------
@@ -154,16 +125,17 @@ class SessionRecorder:
         Where the session folder is created (``--session-dir``); None = :func:`default_sessions_dir`.
     info : dict
         Must hold ``sfreq``, ``channel_names``, ``channel_types``. Optional: ``start_time``
-        (aware datetime or ISO string; default: now, local zone), ``board`` (name), ``board_id``
-        (the id whose BrainFlow layout the chunks' ``raw`` rows follow; for playback the master
-        board), ``montage`` (list of ``{name, type, row}``, a ``{rows, names, types}`` dict, or a
-        ``Montage``), ``settings``, ``model`` and anything else (kept in ``session.json``).
+        (aware datetime or ISO string; default: now, local zone), ``board``, ``board_id``,
+        ``montage`` (list of ``{name, type, row}``, a ``{rows, names, types}`` dict, or a
+        ``Montage``), ``physical_ranges`` (one ``(min, max)`` per channel), ``settings``,
+        ``model`` and anything else (kept in ``session.json``).
     name : str, optional
         Folder name (default: the start time, ``YYYY-MM-DD_HH-MM-SS``).
     fsync_interval_s : float
-        Maximum seconds between two ``fsync`` of ``raw.csv`` (every chunk is flushed anyway).
+        Most seconds between two ``fsync`` of the archive and the event log.
     expected_hours : float
-        Night length used for the free-space check at start.
+        Night length for the free-space check at start when ``info`` has no safety
+        ``max_hours`` (the session's longest night).
 
     Raises
     ------
@@ -175,7 +147,7 @@ class SessionRecorder:
     """
 
     def __init__(self, folder_parent: str | Path | None, info: dict, name: str | None = None,
-                 fsync_interval_s: float = 1.0, expected_hours: float = 10.0) -> None:
+                 fsync_interval_s: float = 0.5, expected_hours: float = 12.0) -> None:
         for key in ("sfreq", "channel_names", "channel_types"):
             if key not in info:
                 raise ValueError(f"SessionRecorder info needs {key!r} (got keys {sorted(info)}).")
@@ -191,37 +163,42 @@ class SessionRecorder:
             raise ValueError("info start_time must be timezone-aware.")
         self.start_time: dt.datetime = start
         self.fsync_interval_s = float(fsync_interval_s)
+        ranges = physical_ranges(self.channel_types, info)
+        record_duration(self.sfreq)  # a rate no record length fits fails here, before any folder
         parent = Path(folder_parent).expanduser() if folder_parent is not None else default_sessions_dir()
         self.folder = self._make_folder(parent, name or start.strftime("%Y-%m-%d_%H-%M-%S"))
         self.warnings: list[str] = []
-        self._probe(expected_hours)
-        self.n_samples = 0
+        self.night_hours = _night_hours(info, expected_hours)
+        self._probe(self.night_hours)
         self.n_events = 0
-        self.bytes_written = 0
         self._closed = False
         self._last_fsync = time.monotonic()
         self._layout: dict | None = None
         self._montage = _montage_from_info(info)
-        self._fmt: str | None = None
-        self._events_for_edf: list[dict] = []
-        extra = {k: v for k, v in info.items() if k not in ("sfreq", "channel_names", "channel_types", "start_time", "montage")}
+        used: set[str] = set()
+        labels = [_edf_label(n, used) for n in self.channel_names]
+        units = ["g" if t == "accel" else "uV" for t in self.channel_types]
+        extra = {k: v for k, v in info.items()
+                 if k not in ("sfreq", "channel_names", "channel_types", "start_time", "montage", "physical_ranges")}
         self._meta: dict[str, Any] = {
-            "format": "dreamband-session", "format_version": 1, "state": "recording",
+            "format": "dreamband-session", "format_version": 2, "state": "recording",
             "start_time": self.start_time.isoformat(), "time_zone": str(self.start_time.tzname()),
             "sfreq": self.sfreq, "channel_names": self.channel_names, "channel_types": self.channel_types,
-            "units": ["g" if t == "accel" else "uV" for t in self.channel_types],
+            "units": units, "physical_ranges": ranges, "bdf_labels": labels,
             "board": info.get("board"), "board_id": info.get("board_id"),
             "montage": self._montage, "layout": None,
-            "files": {"raw": RAW_CSV, "events": EVENTS, "hypnogram": HYPNOGRAM, "edf": EDF},
-            "software": _software_versions(), "pid": os.getpid(),
+            "files": {"archive": BDF, "events": EVENTS, "hypnogram": HYPNOGRAM},
+            "software": software_versions(), "pid": os.getpid(),
             "model": info.get("model"), "settings": info.get("settings"),
             "info": extra,
         }
         self._write_meta()
         (self.folder / LOCK).write_text(str(os.getpid()))
         os.chmod(self.folder / LOCK, FILE_MODE)
-        self._raw_fh = _open_append(self.folder / RAW_CSV, binary=True)
-        self._events_fh = _open_append(self.folder / EVENTS)
+        self.bdf = BdfWriter(self.folder / BDF, self.sfreq, labels, units, ranges, self.start_time,
+                             fsync_interval_s=self.fsync_interval_s, mode=FILE_MODE)
+        self._meta["record_s"] = self.bdf.record_s
+        self._events_fh = open_append(self.folder / EVENTS)
         self._hypno = HypnogramWriter(self.folder / HYPNOGRAM, FILE_MODE)
 
     # ------------------------------------------------------------------ setup
@@ -251,7 +228,8 @@ class SessionRecorder:
         os.chmod(folder, FOLDER_MODE)
         return folder
 
-    def _probe(self, expected_hours: float) -> None:
+    def _probe(self, night_hours: float) -> None:
+        """Write a probe file; refuse below 10 minutes of space, warn below a whole night."""
         probe = self.folder / ".probe"
         try:
             fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
@@ -267,22 +245,25 @@ class SessionRecorder:
                 "Free some space or choose another --session-dir DIR."
             ) from err
         free = shutil.disk_usage(self.folder).free
-        per_s = 12.0 * self.sfreq * (len(self.channel_names) + 3)
-        need_min = per_s * 600
-        if free < need_min:
+        per_s = bytes_per_second(self.sfreq, len(self.channel_names))
+        self.bytes_needed = per_s * 3600 * night_hours
+        if free < per_s * 600:
             raise OSError(
                 28, f"Only {free / 1e6:.1f} MB free under {self.folder}: not even 10 minutes of recording "
-                f"(~{per_s / 1e3:.0f} kB/s). Free some space or choose another --session-dir DIR."
+                f"(~{per_s / 1e3:.1f} kB/s). Free some space or choose another --session-dir DIR."
             )
-        if free < per_s * 3600 * expected_hours:
+        if free < self.bytes_needed:
             self.warnings.append(
-                f"only {free / 1e9:.2f} GB free: about {free / per_s / 3600:.1f} h of recording at ~{per_s / 1e3:.0f} kB/s"
+                f"only {free / 1e6:.0f} MB free under {self.folder.parent}: about {free / per_s / 3600:.1f} h of "
+                f"recording at {per_s / 1e3:.1f} kB/s, less than the {night_hours:g}-h night it may last "
+                f"({self.bytes_needed / 1e6:.0f} MB); free some space or choose another --session-dir DIR"
             )
 
     def _write_meta(self) -> None:
-        _write_json_atomic(self.folder / SESSION_JSON, self._meta)
+        write_json_atomic(self.folder / SESSION_JSON, self._meta)
 
     def _choose_layout(self, chunk: StreamChunk) -> None:
+        """Which BrainFlow rows the channels came from (for ``export --format brainflow-csv``)."""
         n_ch = len(self.channel_names)
         raw = chunk.raw
         layout = None
@@ -304,16 +285,11 @@ class SessionRecorder:
             mk_row = _match_row(raw, chunk.markers, desc["marker_channel"] if desc else None)
             if all(r is not None for r in rows) and ts_row is not None and mk_row is not None:
                 layout = {"kind": "brainflow", "n_columns": int(raw.shape[0]), "timestamp_column": ts_row,
-                          "marker_column": mk_row,
-                          "package_column": desc.get("package_num_channel") if desc else None}
+                          "marker_column": mk_row}
                 self._montage = [{"name": n, "type": t, "row": int(r)}
                                  for n, t, r in zip(self.channel_names, self.channel_types, rows, strict=True)]
         if layout is None:
-            if raw is not None:
-                self.warnings.append("chunk.raw rows did not match the montage; writing the dreamband layout")
-            layout = {"kind": "dreamband", "n_columns": n_ch + 3, "timestamp_column": n_ch + 1,
-                      "marker_column": n_ch + 2, "sample_column": 0,
-                      "columns": ["sample_index", *self.channel_names, "timestamp", "marker"]}
+            layout = {"kind": "dreamband"}
             self._montage = [{"name": n, "type": t, "row": k + 1}
                              for k, (n, t) in enumerate(zip(self.channel_names, self.channel_types, strict=True))]
         self._layout = layout
@@ -323,13 +299,26 @@ class SessionRecorder:
         self._write_meta()
 
     # ------------------------------------------------------------------ writing
+    @property
+    def n_samples(self) -> int:
+        """Samples per channel received (on disk or in the record being filled)."""
+        return self.bdf.n_samples
+
+    @property
+    def samples_on_disk(self) -> int:
+        """Samples per channel in complete data records handed to the OS."""
+        return self.bdf.n_records * self.bdf.spr
+
     def write_chunk(self, chunk: StreamChunk) -> None:
-        """Append a chunk's samples to ``raw.csv`` (flushed now, fsync'd at least every second).
+        """Append a chunk's samples (whole data records go to the disk at once).
 
         Raises
         ------
         OSError
-            When the disk refuses the write (full disk...); the message says so.
+            When the disk refuses the write (full disk, I/O error); the samples stay queued and
+            go out with the next successful write (``retry()``), nothing is counted twice.
+        ValueError
+            When the chunk's channel count differs from the session's.
         """
         if self._closed:
             raise ValueError("This SessionRecorder is closed.")
@@ -340,45 +329,30 @@ class SessionRecorder:
             raise ValueError(f"Chunk has {chunk.data.shape[0]} channels, the session has {len(self.channel_names)}.")
         if self._layout is None:
             self._choose_layout(chunk)
-        lay = self._layout
-        n = chunk.n_samples
-        if lay["kind"] == "brainflow":
-            raw = chunk.raw
-            if raw is None or raw.shape != (lay["n_columns"], n):
-                raw = np.zeros((lay["n_columns"], n))
-                for k, m in enumerate(self._montage):
-                    raw[m["row"]] = chunk.data[k]
-                raw[lay["timestamp_column"]] = chunk.timestamps
-                raw[lay["marker_column"]] = chunk.markers
-            table = raw
-        else:
-            table = np.empty((lay["n_columns"], n))
-            table[0] = np.arange(chunk.first_sample, chunk.first_sample + n)
-            table[1:1 + chunk.data.shape[0]] = chunk.data
-            table[lay["timestamp_column"]] = chunk.timestamps
-            table[lay["marker_column"]] = chunk.markers
-        data = format_table(table, decimals=6, sep="\t")
+        first = self.bdf.n_samples
+        for i in np.flatnonzero(np.nan_to_num(chunk.markers)):
+            self.bdf.annotate((first + int(i)) / self.sfreq, 0.0, f"Stream marker {chunk.markers[i]:g}")
         try:
-            self._raw_fh.write(data)
-            self._raw_fh.flush()
+            self.bdf.write(chunk.data)
         except OSError as err:
-            raise OSError(err.errno, f"Writing {self.folder / RAW_CSV} failed: {err.strerror or err} "
-                          "(disk full?). The samples so far are safe.") from err
-        self.bytes_written += len(data)
-        self.n_samples += n
+            raise OSError(err.errno, f"Writing {self.folder / BDF} failed: {err.strerror or err}") from err
         self._maybe_fsync()
+
+    def retry(self) -> None:
+        """Write what a failed write left queued (raises ``OSError`` again while the disk refuses)."""
+        self.bdf.write(np.zeros((len(self.channel_names), 0)))
+        self._events_fh.flush()
 
     def _maybe_fsync(self, force: bool = False) -> None:
         now = time.monotonic()
         if force or now - self._last_fsync >= self.fsync_interval_s:
-            for fh in (self._raw_fh, self._events_fh):
-                if not fh.closed:
-                    fh.flush()
-                    os.fsync(fh.fileno())
+            if not self._events_fh.closed:
+                self._events_fh.flush()
+                os.fsync(self._events_fh.fileno())
             self._last_fsync = now
 
     def write_event(self, event: dict | Any) -> None:
-        """Append one event (a ``to_dict()`` dict, or an Event) to ``events.jsonl``.
+        """Log one event (a ``to_dict()`` dict, or an Event) in ``events.jsonl`` and the archive.
 
         ``samples`` events are skipped; ``epoch`` events also go to ``hypnogram.csv``.
         """
@@ -388,10 +362,12 @@ class SessionRecorder:
         if d.get("kind") == "samples":
             return
         d.pop("chunk", None)
-        line = json.dumps(_jsonable(d), allow_nan=False, separators=(",", ":")) + "\n"
+        ann = event_annotation(d)
+        if ann is not None:
+            self.bdf.annotate(*ann)
+        line = json.dumps(jsonable(d), allow_nan=False, separators=(",", ":")) + "\n"
         self._events_fh.write(line)
         self._events_fh.flush()
-        self.bytes_written += len(line)
         self.n_events += 1
         if d.get("kind") == "epoch":
             reasons = d.get("quality_reasons") or []
@@ -401,280 +377,42 @@ class SessionRecorder:
                               probs, quality)
         self._maybe_fsync()
 
-    def close(self, write_edf: bool = True) -> Path | None:
-        """Flush everything, write ``session.edf`` (EDF+), mark the session closed.
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` finished."""
+        return self._closed
+
+    def close(self) -> Path | None:
+        """Write the last data record and the header's record count, mark the session closed.
 
         Returns
         -------
         Path or None
-            The EDF file (None when no samples were recorded or ``write_edf`` is False).
+            The archive (``session.bdf``), None when no samples were recorded.
+
+        Raises
+        ------
+        OSError
+            When the disk refuses the last writes: ``session.json`` then stays ``"recording"``
+            and ``dreamband recover FOLDER`` finishes the archive later.
         """
         if self._closed:
-            return self.folder / EDF if (self.folder / EDF).exists() else None
-        self._closed = True
-        self._maybe_fsync(force=True)
-        self._raw_fh.close()
+            return self.folder / BDF if self._meta.get("n_samples") else None
+        n = self.bdf.close()
+        self._events_fh.flush()
+        os.fsync(self._events_fh.fileno())
         self._events_fh.close()
         self._hypno.close()
-        edf = None
-        self._meta.update(state="closed", n_samples=self.n_samples, duration_s=self.n_samples / self.sfreq,
-                          end_time=(self.start_time + dt.timedelta(seconds=self.n_samples / self.sfreq)).isoformat(),
-                          warnings=self.warnings)
-        error: Exception | None = None
-        if write_edf and self.n_samples > 0:
-            try:
-                rec = load_session_csv(self.folder, self._meta)
-                from dreamband.recordings.edf_export import write_edf as _write
-
-                edf = _write(rec, self.folder / EDF, annotations_from_events(read_events(self.folder)[0]))
-            except Exception as err:  # the CSV is complete and safe; say what failed
-                error = err
-                self._meta["edf_error"] = f"{type(err).__name__}: {err}"
+        self._closed = True
+        self._meta.update(state="closed", n_samples=n, duration_s=n / self.sfreq, n_records=self.bdf.n_records,
+                          end_time=(self.start_time + dt.timedelta(seconds=n / self.sfreq)).isoformat(),
+                          clipped_samples=self.bdf.clipped_samples, warnings=self.warnings)
         self._write_meta()
         (self.folder / LOCK).unlink(missing_ok=True)
-        if error is not None:
-            raise RuntimeError(f"The session in {self.folder} is saved (raw.csv), but writing {EDF} failed: "
-                               f"{error}. Run `dreamband recover {self.folder}` to retry.") from error
-        return edf
+        return self.folder / BDF if n else None
 
     def __enter__(self) -> SessionRecorder:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-# ---------------------------------------------------------------------- reading back
-def read_session_json(folder: str | Path) -> dict:
-    """Return the parsed ``session.json`` of a session folder.
-
-    Raises
-    ------
-    FileNotFoundError
-        When the folder has no ``session.json`` (not a dreamband session folder).
-    ValueError
-        When it is unreadable.
-    """
-    folder = Path(folder)
-    path = folder / SESSION_JSON
-    if not path.exists():
-        raise FileNotFoundError(f"{folder} is not a dreamband session folder (no {SESSION_JSON}).")
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path} is damaged ({err}).") from None
-
-
-def read_events(folder: str | Path) -> tuple[list[dict], list[str]]:
-    """Read ``events.jsonl``; an unterminated or unparsable last line is skipped (with a warning)."""
-    path = Path(folder) / EVENTS
-    if not path.exists():
-        return [], []
-    text = path.read_text(encoding="utf-8", errors="replace")
-    lines = text.split("\n")
-    warnings = []
-    if not text.endswith("\n") and lines[-1].strip():
-        warnings.append("events.jsonl: the last line was cut off and was skipped")
-    lines = lines[:-1]
-    events = []
-    for k, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            events.append(json.loads(line))
-        except json.JSONDecodeError:
-            if k == len(lines):
-                warnings.append(f"events.jsonl: line {k} is damaged and was skipped")
-                continue
-            raise ValueError(f"{path}: line {k} is not valid JSON (the log is damaged).") from None
-    return events, warnings
-
-
-def annotations_from_events(events: list[dict]) -> list[tuple[float, float, str]]:
-    """EDF+ annotations from the event log: stages, triggers, markers, actions, stream trouble."""
-    from dreamband.signal.stages import stage_name
-
-    out: list[tuple[float, float, str]] = []
-    for e in events:
-        kind, t = e.get("kind"), e.get("time")
-        if t is None:
-            continue
-        if kind == "epoch":
-            stage = int(e.get("stage", -1))
-            out.append((float(e.get("onset", t)), 30.0, f"Sleep stage {stage_name(stage)}"))
-        elif kind == "trigger":
-            reason = f": {e['reason']}" if e.get("reason") else ""
-            out.append((float(t), 0.0, f"Trigger {e.get('policy', '')} {e.get('action', '')}{reason}".strip()))
-        elif kind == "marker":
-            out.append((float(t), 0.0, f"Marker {e.get('value', 0):g} {e.get('label', '')}".strip()))
-        elif kind == "action" and e.get("phase") == "stop":
-            out.append((float(t), 0.0, f"Action stop {e.get('policy', '')}"))
-        elif kind == "stream" and e.get("stream_kind") in ("dropout", "gap", "reconnected"):
-            out.append((float(t), 0.0, f"Stream {e.get('stream_kind')}: {e.get('message', '')}"[:120]))
-    return out
-
-
-def _lock_alive(folder: Path) -> int | None:
-    lock = folder / LOCK
-    if not lock.exists():
-        return None
-    try:
-        pid = int(lock.read_text().strip())
-    except ValueError:
-        return None
-    if pid == os.getpid():
-        return None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return None
-    except PermissionError:
-        return pid
-    except OSError:
-        return None
-    if sys.platform.startswith("linux"):
-        try:  # a zombie (killed, not yet reaped) is not recording
-            if Path(f"/proc/{pid}/stat").read_text().split(") ")[-1].startswith("Z"):
-                return None
-        except OSError:
-            return None
-    return pid
-
-
-def load_session_csv(folder: str | Path, meta: dict | None = None) -> Recording:
-    """Read a session folder's ``raw.csv`` (tolerating a partial last line) as a Recording."""
-    folder = Path(folder)
-    meta = meta or read_session_json(folder)
-    lay = meta.get("layout")
-    names, types = meta["channel_names"], meta["channel_types"]
-    start = dt.datetime.fromisoformat(meta["start_time"])
-    raw_path = folder / meta.get("files", {}).get("raw", RAW_CSV)
-    if lay is None or not raw_path.exists() or raw_path.stat().st_size == 0:
-        raise ValueError(f"{folder}: the session recorded no samples (empty {RAW_CSV}).")
-    rows = [int(m["row"]) for m in meta["montage"]]
-    cols = rows + [lay["timestamp_column"], lay["marker_column"]]
-    table, warnings = read_table(raw_path, sep="\t", expect_cols=lay["n_columns"], columns=cols)
-    n_ch = len(rows)
-    markers = table[n_ch + 1]
-    sfreq = float(meta["sfreq"])
-    ann = [(i / sfreq, 0.0, f"marker {markers[i]:g}") for i in np.flatnonzero(markers)]
-    return Recording(
-        data=table[:n_ch], sfreq=sfreq, channel_names=names, channel_types=types, start_time=start,
-        annotations=ann, board_id=meta.get("board_id"), source_path=folder, markers=markers,
-        info={"format": "session", "warnings": warnings, "timestamps": table[n_ch], "session": meta},
-    )
-
-
-@dataclass
-class RecoveryReport:
-    """What :func:`recover` did."""
-
-    folder: Path
-    edf_path: Path | None
-    n_samples: int
-    duration_s: float
-    bytes_dropped: dict
-    already_closed: bool
-    warnings: list[str]
-
-    def summary(self) -> str:
-        """A few lines for a person."""
-        if self.already_closed:
-            return f"{self.folder}: already complete ({self.duration_s:.1f} s); nothing to recover. EDF+: {self.edf_path}"
-        dropped = ", ".join(f"{k}: {v} bytes" for k, v in self.bytes_dropped.items() if v) or "nothing"
-        lines = [f"Recovered {self.folder}: {self.n_samples} samples ({self.duration_s:.1f} s).",
-                 f"Dropped partial lines: {dropped}.", f"EDF+: {self.edf_path}"]
-        lines += [f"note: {w}" for w in self.warnings]
-        return "\n".join(lines)
-
-
-def _truncate_to_last_newline(path: Path) -> int:
-    if not path.exists():
-        return 0
-    size = path.stat().st_size
-    if size == 0:
-        return 0
-    with open(path, "rb+") as fh:
-        back = min(size, 1 << 20)
-        fh.seek(size - back)
-        tail = fh.read(back)
-        if tail.endswith(b"\n"):
-            return 0
-        cut = tail.rfind(b"\n")
-        new_size = size - back + cut + 1 if cut >= 0 else 0
-        fh.truncate(new_size)
-        fh.flush()
-        os.fsync(fh.fileno())
-    return size - new_size
-
-
-def recover(folder: str | Path, force: bool = False) -> RecoveryReport:
-    """Turn what a crash (``kill -9``, power loss) left in a session folder into a complete recording.
-
-    Drops the partial last line of ``raw.csv``, ``events.jsonl`` and ``hypnogram.csv``, writes
-    ``session.edf`` (EDF+ with stage/trigger/marker annotations) and marks ``session.json``
-    ``"recovered"``. A closed session is left alone (unless its EDF is missing).
-
-    Raises
-    ------
-    FileNotFoundError
-        When ``folder`` is not a session folder.
-    RuntimeError
-        When the session is still being recorded by a running process (unless ``force``).
-    ValueError
-        When no samples were recorded.
-    """
-    folder = Path(folder).expanduser()
-    meta = read_session_json(folder)
-    edf = folder / EDF
-    if meta.get("state") in ("closed", "recovered") and edf.exists():
-        return RecoveryReport(folder, edf, int(meta.get("n_samples", 0)), float(meta.get("duration_s", 0.0)), {},
-                              True, [])
-    pid = _lock_alive(folder)
-    if pid is not None and not force:
-        raise RuntimeError(f"{folder} is still being recorded by process {pid}; stop that session first.")
-    dropped = {name: _truncate_to_last_newline(folder / name) for name in (RAW_CSV, EVENTS, HYPNOGRAM)}
-    rec = load_session_csv(folder, meta)
-    events, warnings = read_events(folder)
-    warnings = list(rec.info.get("warnings", [])) + warnings
-    from dreamband.recordings.edf_export import write_edf
-
-    write_edf(rec, edf, annotations_from_events(events))
-    meta.update(state="recovered" if meta.get("state") != "closed" else "closed", n_samples=rec.n_samples,
-                duration_s=rec.duration_s,
-                end_time=(rec.start_time + dt.timedelta(seconds=rec.duration_s)).isoformat(),
-                recovered_at=dt.datetime.now().astimezone().isoformat(), recovery_dropped_bytes=dropped)
-    _write_json_atomic(folder / SESSION_JSON, meta)
-    (folder / LOCK).unlink(missing_ok=True)
-    return RecoveryReport(folder, edf, rec.n_samples, rec.duration_s, dropped, False, warnings)
-
-
-def load_session(folder: str | Path, prefer_edf: bool = True) -> Recording:
-    """Load a session folder as a Recording, recovering it first if a crash left it unfinished.
-
-    A session still being recorded by a running process is read as it is (read-only). With
-    ``prefer_edf`` a closed session is read from ``session.edf`` (fast; 16-bit EDF
-    resolution); otherwise from ``raw.csv`` (exact).
-    """
-    folder = Path(folder).expanduser()
-    meta = read_session_json(folder)
-    live = _lock_alive(folder)
-    if meta.get("state") == "recording" and live is None:
-        recover(folder)
-        meta = read_session_json(folder)
-    edf = folder / EDF
-    if prefer_edf and live is None and edf.exists():
-        rec = load_mne(edf)
-        if len(rec.channel_names) == len(meta["channel_names"]):
-            rec.channel_names = list(meta["channel_names"])
-            rec.channel_types = list(meta["channel_types"])
-        rec.start_time = dt.datetime.fromisoformat(meta["start_time"])
-        rec.board_id = meta.get("board_id")
-        rec.source_path = folder
-        rec.info.update(format="session", session=meta)
-        n = int(meta.get("n_samples") or rec.n_samples)
-        if rec.n_samples > n:  # the EDF's last data record is padded
-            rec.data = rec.data[:, :n]
-        rec.annotations = [a for a in rec.annotations if a[2] != "BAD_ACQ_SKIP"]
-        return rec
-    return load_session_csv(folder, meta)

@@ -81,8 +81,9 @@ class RecorderSink:
         """Write from a background thread until the session ends."""
         self._thread = self.subscription.follow(self._write, "dreamband-recorder")
 
-    def finish(self, timeout: float = 30.0) -> None:
-        """Write what is left and close the recorder."""
+    def finish(self, timeout: float | None = None) -> None:
+        """Write what is left and close the recorder (waits for the writer thread: no timeout by
+        default, the archive's writes are fast and a half-written night is worse than a wait)."""
         if self._thread is not None:
             self._thread.join(timeout)
         self.pump()
@@ -159,6 +160,9 @@ class SessionEngine:
         self._last_data_mono: float | None = None
         self._tick_floor = 0.0
         self._sinks: list[Any] = []  # add_sink(): closed (flushed) when the session ends
+        self._sinks_closed = threading.Event()
+        self._closing = False
+        self._close_lock = threading.Lock()
         self._pending: list[Event] = []
         self._recorder_factory = recorder_factory
         self.recorder: Any = recorder
@@ -391,13 +395,25 @@ class SessionEngine:
         finally:
             self._finish("stopped by the user" if self._stop_flag.is_set() else "error" if self.error else "ended")
 
-    def stop(self, timeout: float = 10.0) -> list[Event]:
-        """End the session: stop the thread (if any), the source and the actions; close the recorder."""
+    def stop(self, timeout: float | None = None) -> list[Event]:
+        """End the session: stop the thread (if any), the source and the actions; close the sinks.
+
+        Returns once every sink (the recorder first) has flushed and closed, or after
+        ``timeout`` seconds (None: no limit); :attr:`closed` says which.
+        """
         self._stop_flag.set()
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
-        return self._finish("stopped by the user")
+        events = self._finish("stopped by the user")
+        if threading.current_thread() is not thread:
+            self._sinks_closed.wait(timeout)
+        return events
+
+    @property
+    def closed(self) -> bool:
+        """True once the session ended and every sink flushed and closed."""
+        return self._sinks_closed.is_set()
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait for the acquisition thread to end; True when it has."""
@@ -430,18 +446,25 @@ class SessionEngine:
 
     def _close_sinks(self) -> None:
         self._bus.end()
-        rec, self._recorder = self._recorder, None
-        if rec is not None:
-            rec.finish()
-            if rec.error is not None:
-                self.error = self.error or rec.error
-        sinks, self._sinks = self._sinks, []
-        for sink in sinks:
-            try:
-                sink.close()
-            except Exception as err:  # a sink's trouble never hides the session's own result
-                self.error = self.error or err
-        self.actions.close()
+        with self._close_lock:
+            if self._closing:
+                return  # closed, or another thread is closing; stop() waits for it
+            self._closing = True
+            rec, self._recorder = self._recorder, None
+            sinks, self._sinks = self._sinks, []
+        try:
+            if rec is not None:
+                rec.finish()
+                if rec.error is not None:
+                    self.error = self.error or rec.error
+            for sink in sinks:
+                try:
+                    sink.close()
+                except Exception as err:  # a sink's trouble never hides the session's own result
+                    self.error = self.error or err
+            self.actions.close()
+        finally:
+            self._sinks_closed.set()
 
     def _publish(self, events: list[Event]) -> None:
         self._bus.publish(events)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
+import time
 from typing import Any, TextIO
 
 from dreamband.firmware_bridge.clock import wall_at
@@ -134,3 +135,39 @@ class HeadlessPrinter:
         p(f"  triggers fired: {len(triggers)}")
         for t in triggers:
             p(f"    {hms(t.time)} ({self.clock(t.time)}) {t.policy} ({t.action}): {t.reason}")
+
+
+def _unsaved(engine: Any) -> str:
+    """What giving up the closing now would lose, in words."""
+    rec = getattr(engine, "recorder", None)
+    sfreq = float(getattr(engine, "sfreq", 0.0) or 0.0)
+    on_disk = getattr(rec, "samples_on_disk", None)
+    if rec is None or on_disk is None or sfreq <= 0:
+        return "the events not yet written"
+    behind = max(0, int(engine.pipeline.n_samples) - int(on_disk))
+    return (f"{behind / sfreq:.1f} s of samples not yet on disk (the archive holds {hms(on_disk / sfreq)}), "
+            "and the events not yet written")
+
+
+def close_engine(engine: Any, out: TextIO | None = None, progress_after_s: float = 1.0) -> bool:
+    """Stop ``engine`` and wait until every sink flushed and closed; True when they did.
+
+    After ``progress_after_s`` a line says the session is being closed and, every few seconds,
+    how far. A Ctrl-C while waiting says what would be lost and gives up (returns False).
+    """
+    out = out or sys.stderr
+    t0 = time.monotonic()
+    try:
+        engine.stop(timeout=progress_after_s)
+        said = 0.0
+        while not engine.closed:
+            waited = time.monotonic() - t0
+            if waited - said >= 5.0 or said == 0.0:
+                print(f"closing the session ({waited:.0f} s): writing the last records; Ctrl-C gives up and loses "
+                      f"{_unsaved(engine)}", file=out, flush=True)
+                said = waited
+            engine.stop(timeout=1.0)
+    except KeyboardInterrupt:
+        print(f"dreamband: gave up closing the session: lost {_unsaved(engine)}.", file=out, flush=True)
+        return False
+    return True

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import signal
+import sys
+import threading
 import time
 from typing import Any
 
 from dreamband.session.engine import SessionEngine
-from dreamband.session.headless import HeadlessPrinter
+from dreamband.session.headless import HeadlessPrinter, close_engine
 from dreamband.session.settings import SessionSettings
 from dreamband.session.sources import open_source
 
@@ -58,6 +61,9 @@ def run_headless(engine: SessionEngine, status_every: float = 5.0, printer: Head
     sub = engine.subscribe(name="console", samples=False)
     interrupted = False
     last_status = float("-inf")
+    old_term = None
+    if threading.current_thread() is threading.main_thread():  # SIGTERM closes like Ctrl-C
+        old_term = signal.signal(signal.SIGTERM, _raise_interrupt)
     engine.start()
     t0 = time.monotonic()
     next_status = status_every if status_every and status_every > 0 else float("inf")
@@ -74,8 +80,12 @@ def run_headless(engine: SessionEngine, status_every: float = 5.0, printer: Head
                 break
     except KeyboardInterrupt:
         interrupted = True
+        print("dreamband: stopping; closing the session folder (Ctrl-C again gives up)...", file=sys.stderr,
+              flush=True)
     finally:
-        engine.stop()
+        closed = close_engine(engine)
+        if old_term is not None:
+            signal.signal(signal.SIGTERM, old_term)
         printer.handle_all(sub.drain())
     if time.monotonic() - last_status > 1.0:
         printer.status(engine.stats())
@@ -83,10 +93,18 @@ def run_headless(engine: SessionEngine, status_every: float = 5.0, printer: Head
     rec = engine.recorder
     if rec is not None and getattr(rec, "folder", None) is not None:
         print(f"session folder: {rec.folder}", flush=True)
+        if not closed or not getattr(rec, "closed", True):
+            print(f"dreamband: the recording could not be completed ({engine.error or 'closing was cut short'}). "
+                  f"Run `dreamband recover {rec.folder}` to finish it.", file=sys.stderr, flush=True)
+            return 1
     if engine.error is not None and not interrupted:
         print(f"dreamband: the session stopped on an error: {engine.error}", flush=True)
         return 1
     return 0
+
+
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
 
 
 def run_live(args: argparse.Namespace) -> int:

@@ -54,3 +54,15 @@ def run_recover(args: argparse.Namespace) -> int:
     report = recover(Path(args.folder).expanduser())
     print(report.summary())
     return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    """``dreamband export FOLDER --format brainflow-csv [-o OUT]``: the night for other tools."""
+    from dreamband.recordings.export import export_brainflow_csv
+
+    folder = Path(args.folder).expanduser()
+    out = Path(args.output).expanduser() if getattr(args, "output", None) else folder / "session.csv"
+    path, board_id = export_brainflow_csv(folder, out)
+    print(f"wrote {path} (BrainFlow CSV, board {board_id} layout)")
+    print(f"play it back: dreamband replay {path} --via-board --board playback --master-board {board_id}")
+    return 0

@@ -1,0 +1,305 @@
+"""Reading a session folder back, and finishing one a crash left open, in constant memory.
+
+:func:`recover` fixes the archive's header (record count from the file size, a torn last
+record dropped) and cuts a partial last line off ``events.jsonl`` / ``hypnogram.csv``: it reads
+headers and file tails, never the night. :func:`load_session` reads ``session.bdf`` from its
+stored integers (memory-mapped), with samples inside ``BAD_ACQ_SKIP`` spans (lost in a dropout,
+or the padding of the last record) as NaN, never as zeros.
+
+Folders from before the BDF+ archive (``raw.csv`` + ``session.edf``) are still read, and
+recovered the old way (the CSV is read whole).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from dreamband.recordings.base import Recording
+from dreamband.recordings.bdf_writer import ANNOTATION_SAMPLES, fix_bdf_header
+from dreamband.recordings.session_folder import (
+    BDF,
+    EDF,
+    EVENTS,
+    HYPNOGRAM,
+    LOCK,
+    RAW_CSV,
+    SESSION_JSON,
+    annotations_from_events,
+    lock_alive,
+    read_events,
+    read_session_json,
+    write_json_atomic,
+)
+
+
+def parse_tals(raw: bytes) -> list[tuple[float, float, str]]:
+    """EDF+ annotations ``(onset, duration, text)`` of annotation-signal bytes (timekeeping TALs skipped)."""
+    out: list[tuple[float, float, str]] = []
+    for part in raw.split(b"\x00"):
+        if b"\x14" not in part:
+            continue
+        fields = part.split(b"\x14")
+        head = fields[0].decode("latin-1")
+        onset_text, _, dur_text = head.partition("\x15")
+        try:
+            onset = float(onset_text)
+            dur = float(dur_text) if dur_text else 0.0
+        except ValueError:
+            continue
+        for text in fields[1:]:
+            if text:
+                out.append((onset, dur, text.decode("utf-8", errors="replace")))
+    return out
+
+
+def read_archive_annotations(header: object) -> list[tuple[float, float, str]]:
+    """Every annotation of a dreamband ``session.bdf`` (its annotation signal is the last one)."""
+    bps = header.bytes_per_sample
+    rec_bytes = header.record_samples * bps
+    mm = np.memmap(header.path, dtype=np.uint8, mode="r", offset=header.header_bytes,
+                   shape=(header.n_records, rec_bytes))
+    ann = np.asarray(mm[:, rec_bytes - ANNOTATION_SAMPLES * bps:])
+    out = parse_tals(ann.tobytes())
+    del ann, mm
+    return out
+
+
+def _read_archive(folder: Path, meta: dict) -> Recording:
+    from dreamband.recordings.edf_channels import _int24_to_float, read_edf_header
+
+    path = folder / BDF
+    try:
+        header = read_edf_header(path)
+    except ValueError as err:
+        raise ValueError(f"{folder}: the session recorded no samples ({err}).") from None
+    n_ch = len(meta["channel_names"])
+    if len(header.signals) != n_ch:
+        raise ValueError(f"{path}: {len(header.signals)} signals, but session.json lists {n_ch} channels.")
+    if header.format != "bdf" or len({sg.samples_per_record for sg in header.signals}) != 1:
+        raise ValueError(f"{path}: not a dreamband archive (BDF, one rate for every signal).")
+    spr = header.signals[0].samples_per_record
+    mm = np.memmap(header.path, dtype=np.uint8, mode="r", offset=header.header_bytes,
+                   shape=(header.n_records, header.record_samples * 3))
+    records = np.asarray(mm)
+    data = np.empty((n_ch, header.n_records * spr))
+    for r, sg in enumerate(header.signals):  # µV for voltages, the stored unit (g) otherwise
+        scale = sg.uv_per_unit or 1.0
+        _int24_to_float(records, header.record_offsets[r], spr, sg.gain * scale, sg.offset * scale, data[r])
+    del records, mm
+    n = int(meta.get("n_samples") or data.shape[1])
+    data = data[:, :n]
+    sfreq = float(meta["sfreq"])
+    ann = read_archive_annotations(header)
+    markers = np.zeros(n)
+    keep: list[tuple[float, float, str]] = []
+    for onset, dur, text in ann:
+        if text == "BAD_ACQ_SKIP":
+            a, b = int(round(onset * sfreq)), int(round((onset + dur) * sfreq))
+            data[:, max(a, 0):min(b, n)] = np.nan
+        elif text.startswith("Stream marker "):
+            i = int(round(onset * sfreq))
+            if 0 <= i < n:
+                try:
+                    markers[i] = float(text.split()[-1])
+                except ValueError:
+                    pass
+            continue
+        if onset <= n / sfreq:
+            keep.append((onset, dur, text))
+    return Recording(
+        data=data, sfreq=sfreq, channel_names=list(meta["channel_names"]), channel_types=list(meta["channel_types"]),
+        start_time=dt.datetime.fromisoformat(meta["start_time"]), annotations=keep, board_id=meta.get("board_id"),
+        source_path=folder, markers=markers,
+        info={"format": "session", "warnings": list(header.warnings), "session": meta},
+    )
+
+
+def load_session_csv(folder: str | Path, meta: dict | None = None) -> Recording:
+    """Read an older session folder's ``raw.csv`` (tolerating a partial last line) as a Recording."""
+    from dreamband.recordings.brainflow_csv import read_table
+
+    folder = Path(folder)
+    meta = meta or read_session_json(folder)
+    lay = meta.get("layout")
+    raw_path = folder / meta.get("files", {}).get("raw", RAW_CSV)
+    if lay is None or not raw_path.exists() or raw_path.stat().st_size == 0:
+        raise ValueError(f"{folder}: the session recorded no samples (empty {RAW_CSV}).")
+    rows = [int(m["row"]) for m in meta["montage"]]
+    table, warnings = read_table(raw_path, sep="\t", expect_cols=lay["n_columns"],
+                                 columns=rows + [lay["timestamp_column"], lay["marker_column"]])
+    n_ch = len(rows)
+    markers = table[n_ch + 1]
+    sfreq = float(meta["sfreq"])
+    return Recording(
+        data=table[:n_ch], sfreq=sfreq, channel_names=meta["channel_names"], channel_types=meta["channel_types"],
+        start_time=dt.datetime.fromisoformat(meta["start_time"]),
+        annotations=[(i / sfreq, 0.0, f"marker {markers[i]:g}") for i in np.flatnonzero(markers)],
+        board_id=meta.get("board_id"), source_path=folder, markers=markers,
+        info={"format": "session", "warnings": warnings, "timestamps": table[n_ch], "session": meta},
+    )
+
+
+@dataclass
+class RecoveryReport:
+    """What :func:`recover` did."""
+
+    folder: Path
+    archive: Path | None
+    n_samples: int
+    duration_s: float
+    bytes_dropped: dict
+    already_closed: bool
+    warnings: list[str]
+
+    @property
+    def edf_path(self) -> Path | None:
+        """The archive (older name of :attr:`archive`)."""
+        return self.archive
+
+    def summary(self) -> str:
+        """A few lines for a person."""
+        if self.already_closed:
+            return f"{self.folder}: already complete ({self.duration_s:.1f} s); nothing to recover. Archive: {self.archive}"
+        dropped = ", ".join(f"{k}: {v} bytes" for k, v in self.bytes_dropped.items() if v) or "nothing"
+        lines = [f"Recovered {self.folder}: {self.n_samples} samples ({self.duration_s:.1f} s).",
+                 f"Dropped torn ends: {dropped}.", f"Archive: {self.archive}"]
+        lines += [f"note: {w}" for w in self.warnings]
+        return "\n".join(lines)
+
+
+def _truncate_to_last_newline(path: Path) -> int:
+    if not path.exists():
+        return 0
+    size = path.stat().st_size
+    if size == 0:
+        return 0
+    with open(path, "rb+") as fh:
+        back = min(size, 1 << 20)
+        fh.seek(size - back)
+        tail = fh.read(back)
+        if tail.endswith(b"\n"):
+            return 0
+        cut = tail.rfind(b"\n")
+        new_size = size - back + cut + 1 if cut >= 0 else 0
+        fh.truncate(new_size)
+        fh.flush()
+        os.fsync(fh.fileno())
+    return size - new_size
+
+
+def _disk_hint(err: OSError, folder: Path) -> OSError:
+    return OSError(err.errno, f"Recovering {folder} failed: {err.strerror or err}. "
+                   f"{'The disk is full: free some space, then run `dreamband recover ' + str(folder) + '` again.' if err.errno == 28 else 'Check the disk, then run `dreamband recover ' + str(folder) + '` again.'}")
+
+
+def recover(folder: str | Path, force: bool = False) -> RecoveryReport:
+    """Turn what a crash (``kill -9``, power loss, full disk) left in a session folder into a
+    complete recording, in constant memory.
+
+    Fixes ``session.bdf``'s header (record count; a torn last record dropped), drops the
+    partial last line of ``events.jsonl`` and ``hypnogram.csv`` and marks ``session.json``
+    ``"recovered"``. A closed session is left alone.
+
+    Raises
+    ------
+    FileNotFoundError
+        When ``folder`` is not a session folder.
+    RuntimeError
+        When the session is still being recorded by a running process (unless ``force``).
+    ValueError
+        When no samples were recorded.
+    OSError
+        When the disk refuses the repair (the message says what to do; nothing is lost).
+    """
+    folder = Path(folder).expanduser()
+    meta = read_session_json(folder)
+    bdf = folder / BDF
+    legacy = not bdf.exists() and (folder / RAW_CSV).exists()
+    archive = folder / (EDF if legacy else BDF)
+    if meta.get("state") in ("closed", "recovered") and archive.exists():
+        return RecoveryReport(folder, archive, int(meta.get("n_samples", 0)), float(meta.get("duration_s", 0.0)),
+                              {}, True, [])
+    pid = lock_alive(folder)
+    if pid is not None and not force:
+        raise RuntimeError(f"{folder} is still being recorded by process {pid}; stop that session first.")
+    try:
+        dropped = {name: _truncate_to_last_newline(folder / name) for name in (EVENTS, HYPNOGRAM)}
+        if legacy:
+            return _recover_legacy(folder, meta, dropped)
+        if not bdf.exists():
+            raise ValueError(f"{folder}: the session recorded no samples (no {BDF}).")
+        n_records, torn = fix_bdf_header(bdf)
+        dropped[BDF] = torn
+        if n_records == 0:
+            raise ValueError(f"{folder}: the session recorded no samples (no complete data record in {BDF}).")
+        record_s = float(meta.get("record_s") or 1.0)
+        sfreq = float(meta["sfreq"])
+        n = int(round(n_records * record_s * sfreq))
+        meta.update(state="recovered", n_samples=n, duration_s=n / sfreq, n_records=n_records,
+                    end_time=(dt.datetime.fromisoformat(meta["start_time"]) + dt.timedelta(seconds=n / sfreq)).isoformat(),
+                    recovered_at=dt.datetime.now().astimezone().isoformat(), recovery_dropped_bytes=dropped)
+        write_json_atomic(folder / SESSION_JSON, meta)
+    except OSError as err:
+        raise _disk_hint(err, folder) from err
+    (folder / LOCK).unlink(missing_ok=True)
+    _, warnings = read_events(folder)
+    return RecoveryReport(folder, bdf, n, n / sfreq, dropped, False, warnings)
+
+
+def _recover_legacy(folder: Path, meta: dict, dropped: dict) -> RecoveryReport:
+    from dreamband.recordings.edf_export import write_edf
+
+    dropped[RAW_CSV] = _truncate_to_last_newline(folder / RAW_CSV)
+    rec = load_session_csv(folder, meta)
+    events, warnings = read_events(folder)
+    warnings = list(rec.info.get("warnings", [])) + warnings
+    write_edf(rec, folder / EDF, annotations_from_events(events))
+    meta.update(state="recovered" if meta.get("state") != "closed" else "closed", n_samples=rec.n_samples,
+                duration_s=rec.duration_s,
+                end_time=(rec.start_time + dt.timedelta(seconds=rec.duration_s)).isoformat(),
+                recovered_at=dt.datetime.now().astimezone().isoformat(), recovery_dropped_bytes=dropped)
+    write_json_atomic(folder / SESSION_JSON, meta)
+    (folder / LOCK).unlink(missing_ok=True)
+    return RecoveryReport(folder, folder / EDF, rec.n_samples, rec.duration_s, dropped, False, warnings)
+
+
+def load_session(folder: str | Path, prefer_edf: bool = True) -> Recording:
+    """Load a session folder as a Recording, recovering it first if a crash left it unfinished.
+
+    A session still being recorded by a running process is read as it is (read-only: the
+    complete data records so far). Samples in ``BAD_ACQ_SKIP`` spans come back as NaN.
+    ``prefer_edf`` only matters for older folders (``session.edf`` instead of ``raw.csv``).
+    """
+    from dreamband.recordings.mne_io import load_mne
+
+    folder = Path(folder).expanduser()
+    meta = read_session_json(folder)
+    live = lock_alive(folder)
+    if meta.get("state") == "recording" and live is None:
+        recover(folder)
+        meta = read_session_json(folder)
+    if (folder / BDF).exists():
+        if live is not None:
+            meta = dict(meta, n_samples=None)
+        return _read_archive(folder, meta)
+    edf = folder / EDF
+    if prefer_edf and live is None and edf.exists():
+        rec = load_mne(edf)
+        if len(rec.channel_names) == len(meta["channel_names"]):
+            rec.channel_names = list(meta["channel_names"])
+            rec.channel_types = list(meta["channel_types"])
+        rec.start_time = dt.datetime.fromisoformat(meta["start_time"])
+        rec.board_id = meta.get("board_id")
+        rec.source_path = folder
+        rec.info.update(format="session", session=meta)
+        n = int(meta.get("n_samples") or rec.n_samples)
+        if rec.n_samples > n:  # the EDF's last data record is padded
+            rec.data = rec.data[:, :n]
+        rec.annotations = [a for a in rec.annotations if a[2] != "BAD_ACQ_SKIP"]
+        return rec
+    return load_session_csv(folder, meta)
