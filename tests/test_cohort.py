@@ -111,6 +111,22 @@ def test_bdf_reader_equals_mne_path(tmp_path: Path) -> None:
     np.testing.assert_allclose(read_edf_signals(head, [0])[0], x, atol=8000.0 / 2**23 * 2)
 
 
+def test_edf_reader_blocks_equal_one_read(tmp_path: Path) -> None:
+    """Windows of a few records (down to one) give the very samples of one whole read, EDF and BDF."""
+    edfio = pytest.importorskip("edfio")
+    rng = np.random.default_rng(4)
+    sigs = [edfio.EdfSignal(rng.standard_normal(100 * 37) * 50.0, sampling_frequency=100, label=f"EEG C{k}", physical_dimension="uV",
+                            physical_range=(-500.0, 500.0)) for k in range(3)]
+    edf = tmp_path / "blocks.edf"
+    edfio.Edf(sigs).write(edf)
+    head = read_edf_header(edf)
+    whole = read_edf_signals(head, [2, 0], block_bytes=1 << 30)
+    record_bytes = head.record_samples * head.bytes_per_sample
+    for block in (1, record_bytes, 3 * record_bytes + 7, 10 * record_bytes):
+        np.testing.assert_array_equal(read_edf_signals(head, [2, 0], block_bytes=block), whole)
+    np.testing.assert_allclose(whole[1], sigs[0].data, atol=1000.0 / 65535)
+
+
 @pytest.mark.parametrize("content, message", [
     (b"0       " + b" " * 100, "truncated EDF/BDF header"),
     (b"PK\x03\x04" + b"\x00" * 400, "not an EDF/BDF file"),

@@ -2,8 +2,9 @@
 
 The batch stager needs one or two channels of a night; MNE's reader (``read_recording``)
 decodes every channel of the whole file into float64 first (an 8-h, 16-channel EDF is 230 MB
-on disk and 1.8 GB as float64). Here the header is parsed, the data records are memory-mapped,
-and only the requested signals are converted - int16 (EDF) or 24-bit (BDF) samples to
+on disk and 1.8 GB as float64). Here the header is parsed, the data records are memory-mapped
+a window of a few MB at a time (the records interleave all signals, so mapping the whole file
+would bring all of it into the process's resident memory), and only the requested signals are converted - int16 (EDF) or 24-bit (BDF) samples to
 microvolts in one Numba pass (``digital * gain + offset``), never touching the other channels.
 
 Channel names and types follow :func:`dreamband.recordings.mne_io.load_mne` (MNE's
@@ -35,6 +36,8 @@ _TYPE_PREFIXES = {"EEG": "eeg", "SEEG": "misc", "ECOG": "misc", "DBS": "misc", "
 #: microvolts per physical unit (the header's "physical dimension"), as the MNE path converts
 _UV_PER_UNIT = {"uv": 1.0, "mv": 1e3, "v": 1e6, "nv": 1e-3}
 _ANNOTATION_LABELS = ("EDF Annotations", "BDF Annotations")
+#: bytes of data records mapped at a time by :func:`read_edf_signals`
+READ_BLOCK_BYTES = 4 << 20
 
 
 class FastReadUnsupported(ValueError):
@@ -284,7 +287,7 @@ def warmup_edf_channels() -> None:
     _int24_to_float(np.zeros((1, 6), np.uint8), 0, 2, 1.0, 0.0, out)
 
 
-def read_edf_signals(header: EdfHeader, rows: list[int]) -> np.ndarray:
+def read_edf_signals(header: EdfHeader, rows: list[int], block_bytes: int = READ_BLOCK_BYTES) -> np.ndarray:
     """Read signals ``rows`` (indices into ``header.signals``) in microvolts.
 
     Parameters
@@ -293,6 +296,9 @@ def read_edf_signals(header: EdfHeader, rows: list[int]) -> np.ndarray:
         From :func:`read_edf_header`.
     rows : list of int
         Which signals, in this order. All must be voltages at the file's top rate.
+    block_bytes : int
+        Size of the mapped window of data records read at a time (peak memory of the read
+        beyond the output; at least one record).
 
     Returns
     -------
@@ -321,13 +327,20 @@ def read_edf_signals(header: EdfHeader, rows: list[int]) -> np.ndarray:
         sigs.append(s)
     n = sigs[0].samples_per_record
     bps = header.bytes_per_sample
-    shape = (header.n_records, header.record_samples * (1 if bps == 2 else 3))
-    mm = np.memmap(header.path, dtype=np.int16 if bps == 2 else np.uint8, mode="r", offset=header.header_bytes,
-                   shape=shape)
-    records = np.asarray(mm)  # a plain ndarray view on the mapping, for Numba
+    record_bytes = header.record_samples * bps
     out = np.empty((len(rows), header.n_records * n))
     kernel = _int16_to_float if bps == 2 else _int24_to_float
-    for k, (r, s) in enumerate(zip(rows, sigs, strict=True)):
-        kernel(records, header.record_offsets[r], n, s.gain * s.uv_per_unit, s.offset * s.uv_per_unit, out[k])
-    del records, mm
+    per_block = max(1, block_bytes // record_bytes)
+    # one mapped window of records at a time: only a window's pages are ever resident, so
+    # reading 1 of 16 channels of an 8-h file costs the window, not the 230-MB file
+    for r0 in range(0, header.n_records, per_block):
+        r1 = min(r0 + per_block, header.n_records)
+        mm = np.memmap(header.path, dtype=np.int16 if bps == 2 else np.uint8, mode="r",
+                       offset=header.header_bytes + r0 * record_bytes,
+                       shape=(r1 - r0, header.record_samples * (1 if bps == 2 else 3)))
+        records = np.asarray(mm)  # a plain ndarray view on the mapping, for Numba
+        for k, (r, s) in enumerate(zip(rows, sigs, strict=True)):
+            kernel(records, header.record_offsets[r], n, s.gain * s.uv_per_unit, s.offset * s.uv_per_unit,
+                   out[k, r0 * n : r1 * n])
+        del records, mm  # unmapped: its pages leave this process's resident set
     return out
