@@ -286,3 +286,36 @@ def test_cohort_batch_arrays_equal_the_live_path(nights: Path) -> None:
     assert batch["quality"] == ["ok" if s.result.stage >= 0 and s.quality.ok else "; ".join(s.result.reasons)
                                 for s in live]
     assert (~staged).sum() >= 3
+
+
+def test_stage_night_with_other_rows_equals_the_stream(nights: Path) -> None:
+    """The batch path with rows that are not staged (EOG, EMG, a second EEG) is the streaming path,
+    block by block (conditioner and resampler state carried), with or without keeping the epochs."""
+    from dreamband.recordings.recording import read_recording
+    from dreamband.session.pipeline import SessionPipeline
+
+    rec = read_recording(nights / "night1.edf")
+    data = rec.data.copy()
+    data[1, 250 * 200: 250 * 290] = np.nan  # Fp2 lost for 90 s (not a staging row)
+    data[0, 250 * 400: 250 * 415] = np.nan  # and the staging row for 15 s
+
+    def pipe() -> SessionPipeline:
+        return SessionPipeline(rec.sfreq, rec.channel_names, rec.channel_types, triggers=False, arousals=False)
+
+    p = pipe()
+    assert len(p._exg_rows) == 4 and p.staging_rows == [0]
+    stream = []
+    for i in range(0, data.shape[1], 1777):
+        stream += p.stage_stream(data[:, i: i + 1777])
+    kept = pipe().stage_night(data)
+    lean = pipe().stage_night(data, keep_epochs=False)
+    assert lean.native is None and kept.native.shape == (len(stream), 4, 7500)
+    for night in (kept, lean):
+        np.testing.assert_array_equal(night.stages, [s.result.stage for s in stream])
+        np.testing.assert_array_equal(night.staging, np.stack([s.epoch.staging_v for s in stream]))
+        assert night.reasons == [tuple(s.result.reasons) for s in stream]
+        assert [q.status for q in night.qualities] == [s.quality.status for s in stream]
+    np.testing.assert_array_equal(kept.native, np.stack([s.epoch.data_uv for s in stream]))
+    assert (lean.stages == -1).sum() >= 1 and any("Fp2" in " ".join(q.reasons) for q in lean.qualities)
+    with pytest.raises(ValueError, match="keep_epochs=False"):
+        lean.staged_epochs(["fpz"])

@@ -229,7 +229,7 @@ def stage_arrays(data_uv: np.ndarray, sfreq: float, names: list[str], model) -> 
 
     pipe = staging_pipeline(sfreq, names, model)
     try:
-        night = pipe.stage_night(data_uv)
+        night = pipe.stage_night(data_uv, keep_epochs=False)
     except ValueError:  # e.g. 256.3 Hz: the streaming path (same stages, one object per epoch)
         staged = staging_pipeline(sfreq, names, model).stage_all(data_uv)
         stages = np.array([s.result.stage for s in staged], dtype=np.int8)

@@ -59,10 +59,10 @@ from dreamband.session.events import (
 from dreamband.session.settings import SessionSettings
 from dreamband.session.state import NightState
 from dreamband.session.triggers import Policy, StopRequest, build_policies, usable
-from dreamband.signal.conditioning import SignalConditioner
+from dreamband.signal.conditioning import SignalConditioner, StreamingResampler
 from dreamband.signal.context import context_features
 from dreamband.signal.detectors import ArousalDetector, ArousalReading
-from dreamband.signal.epochs import Epoch, EpochBuffer, staging_stream
+from dreamband.signal.epochs import Epoch, EpochBuffer, staging_feed
 from dreamband.signal.features import BASE_FEATURE_NAMES, base_features_many
 from dreamband.signal.filters import StreamingSosFilter
 from dreamband.signal.hmm import hmm_forward
@@ -117,8 +117,9 @@ class StagedNight:
         Why each epoch is unstaged (empty for staged epochs).
     qualities : list of EpochQuality
         Quality of every EEG/EOG/EMG channel per epoch.
-    native : ndarray, shape (n_epochs, n_channels, n_native)
-        The epochs at the native rate, µV (a view, for :meth:`staged_epochs`).
+    native : ndarray, shape (n_epochs, n_channels, n_native), or None
+        The conditioned epochs at the native rate, µV (for :meth:`staged_epochs`); None when
+        :meth:`SessionPipeline.stage_night` was told not to keep them.
     staging : ndarray, shape (n_epochs, n_staging_channels, 3000)
         The staging channels at 100 Hz, volts.
     """
@@ -134,7 +135,7 @@ class StagedNight:
     quality_ok: np.ndarray
     reasons: list[tuple[str, ...]]
     qualities: list[EpochQuality]
-    native: np.ndarray
+    native: np.ndarray | None
     staging: np.ndarray
 
     @property
@@ -155,6 +156,8 @@ class StagedNight:
         channels : list of str
             The model's channel names (the feature keys ``"{channel}_{feature}"``).
         """
+        if self.native is None:
+            raise ValueError("This night was staged with keep_epochs=False; stage it again to get its epochs.")
         keys = [f"{ch}_{n}" for ch in channels for n in BASE_FEATURE_NAMES]
         out: list[StagedEpoch] = []
         for e in range(self.n_epochs):
@@ -332,12 +335,12 @@ class SessionPipeline:
         spe = self.epoch_s * self.sfreq
         return abs(spe - round(spe)) <= 1e-9 and self.epoch_s == 30.0
 
-    def stage_night(self, data: np.ndarray) -> StagedNight:
+    def stage_night(self, data: np.ndarray, keep_epochs: bool = True) -> StagedNight:
         """Stage a whole recording at once and return arrays (the batch path: no per-epoch objects).
 
-        Every step is the streaming one applied to all epochs in batches: per-epoch polyphase
-        resampling (rows of one Numba call), quality and screening of all epochs at once, the
-        Numba features of all epochs in one call, the same causal context over the stageable
+        Every step is the streaming one applied to blocks of epochs: the conditioner and the
+        streaming resampler carry their state from block to block (a block equals many chunks),
+        quality and screening of a block at once, the Numba features of all epochs, the same causal context over the stageable
         epochs, one tree call (the batch kernel: same sums), the same HMM forward pass; tested
         equal to :meth:`stage_stream`. Only on a fresh pipeline.
 
@@ -345,6 +348,10 @@ class SessionPipeline:
         ----------
         data : ndarray, shape (n_channels, n_samples)
             All rows of the source, as pushed to :meth:`stage_stream`.
+        keep_epochs : bool
+            Keep the conditioned native-rate epochs (:attr:`StagedNight.native`, for
+            :meth:`StagedNight.staged_epochs`). False: a night costs no copy of the recording
+            (``dreamband stage``).
 
         Returns
         -------
@@ -366,24 +373,48 @@ class SessionPipeline:
         self._batch_done = True
         spe = int(round(self.epoch_s * self.sfreq))
         self._n = data.shape[1]
-        return self._stage_batch(data, spe, data.shape[1] // spe)
+        return self._stage_batch(data, spe, data.shape[1] // spe, keep_epochs)
 
-    def _stage_batch(self, data: np.ndarray, spe: int, n_ep: int) -> StagedNight:
+    def _stage_batch(self, data: np.ndarray, spe: int, n_ep: int, keep_epochs: bool = True) -> StagedNight:
         model, stager = self.stager.model, self.stager
         rows_exg, pos = self._exg_rows, self._staging_pos
         n_exg, n_st = len(rows_exg), len(pos)
-        native = np.empty((n_ep, n_exg, spe))
+        every_row = rows_exg == list(range(data.shape[0]))
+        n_stage = int(round(self.epoch_s * 100.0))
+        native = np.empty((n_ep, n_exg, spe)) if keep_epochs else None
+        # the staging rows at 100 Hz, as one stream: the resampler carries its history from block
+        # to block (one block equals many chunks), so this is staging_stream() a block at a time
+        resampler = StreamingResampler(self.sfreq, 100.0, n_st)
+        stream = np.empty((n_st, n_ep * n_stage))
+        dead = np.zeros((n_ep, n_st), dtype=bool)
+        n_out = 0
         qualities: list[EpochQuality] = []
         step = max(1, BATCH_EPOCH_ROWS // n_exg)
         for c0 in range(0, n_ep, step):  # a few epochs at a time: each pass finds them in the cache
             c1 = min(c0 + step, n_ep)
-            raw = data[rows_exg, c0 * spe : c1 * spe]
+            raw = data[:, c0 * spe : c1 * spe] if every_row else data[rows_exg, c0 * spe : c1 * spe]
             cond = self._condition(raw)  # the conditioner's state carries from block to block
-            native[c0:c1] = cond.reshape(n_exg, c1 - c0, spe).transpose(1, 0, 2)
+            nat = cond.reshape(n_exg, c1 - c0, spe).transpose(1, 0, 2)
+            if native is not None:
+                native[c0:c1] = nat
             raw_ep = None if cond is raw else raw.reshape(n_exg, c1 - c0, spe).transpose(1, 0, 2)
-            qualities += assess_epochs(native[c0:c1], self.sfreq, self._exg_names, raw_uv=raw_ep)
-        st_rows = native[:, pos].transpose(1, 0, 2).reshape(n_st, n_ep * spe)
-        staging = staging_stream(st_rows, self.sfreq, n_ep, self.epoch_s)
+            qualities += assess_epochs(nat, self.sfreq, self._exg_names, raw_uv=raw_ep)
+            feed = np.empty((n_st, (c1 - c0) * spe))
+            for e in range(c1 - c0):  # the same per-epoch fill as the streaming path
+                seg = cond[pos, e * spe : (e + 1) * spe]
+                feed[:, e * spe : (e + 1) * spe] = staging_feed(seg)
+                dead[c0 + e] = ~np.isfinite(seg).any(axis=1)
+            y = resampler.push(feed)
+            take = min(y.shape[1], stream.shape[1] - n_out)
+            stream[:, n_out : n_out + take] = y[:, :take]
+            n_out += take
+        if n_out < stream.shape[1]:  # the last outputs come out with the epoch that ends the night
+            raise RuntimeError(f"The resampler gave {n_out} of {stream.shape[1]} staging samples.")
+        stream *= 1e-6
+        staging = stream.reshape(n_st, n_ep, n_stage).transpose(1, 0, 2)
+        staging = staging if n_st == 1 else np.ascontiguousarray(staging)
+        if dead.any():
+            staging[dead] = np.nan
         base = np.full((n_ep, n_st, len(BASE_FEATURE_NAMES)), np.nan)
         finite = np.zeros(n_ep, dtype=bool)
         for c0 in range(0, n_ep, step):
