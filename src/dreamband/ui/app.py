@@ -69,19 +69,26 @@ def _board_label(args: argparse.Namespace, engine: Any) -> str:
     return str(getattr(args, "board", None) or getattr(getattr(engine.source, "info", None), "name", "") or "synthetic")
 
 
-def _make_console(args: argparse.Namespace, engine: Any, start_engine: bool = True) -> NightConsole:
+def _make_console(args: argparse.Namespace, engine: Any, start_engine: bool = True,
+                  bedside: bool = False) -> NightConsole:
+    """The console; ``bedside`` (``dreamband live``): open on the signal check, night mode at
+    the first sleep epoch, the morning view at the end."""
     replay = _replay_source(engine)
     factory = _restart_factory(args) if replay is not None else None
     return NightConsole(engine, replay=replay, board_name=_board_label(args, engine),
-                        engine_factory=factory, start_engine=start_engine)
+                        engine_factory=factory, start_engine=start_engine, check_first=bedside,
+                        night_mode=bedside, morning=bedside or replay is not None)
 
 
 def _run_window(args: argparse.Namespace, replay: bool) -> int:
     app = make_app()
     engine = open_engine(args, replay=replay)
-    console = _make_console(args, engine, start_engine=False)
+    bedside = not replay
+    console = _make_console(args, engine, start_engine=bedside, bedside=bedside)
     try:
-        engine.start()  # a board that cannot be opened fails here, with a clear message
+        # a board that cannot be opened fails here, with a clear message; a live night opens
+        # the board for the signal check and starts the session when the user starts the night
+        engine.source.start() if bedside else engine.start()
     except BaseException:
         console.shutdown()
         raise

@@ -5,6 +5,15 @@ waiting (``Subscription.get_nowait``-style), hands the events to :meth:`NightCon
 and redraws what changed. Acquisition, staging and triggers run in the engine's own thread;
 widgets are touched only here, in the GUI thread. Without an engine (tests, screenshots in
 manual mode) the same :meth:`handle_events` is fed directly.
+
+The window has four screens (:attr:`NightConsole.mode`): ``"check"`` (the signal check before
+lights-off, :mod:`dreamband.ui.check_view`; the engine starts when the user starts the night),
+``"lab"`` (traces, spectrogram, hypnogram at up to 60 frames a second), ``"night"`` (after
+lights-off: :mod:`dreamband.ui.night_mode`, two frames a second, only changed labels redrawn)
+and ``"morning"`` (when the session ends: :mod:`dreamband.ui.morning_view`; drawing stops).
+Minimised, the window drains its queue once a second and draws nothing. Switching between the
+screens is :class:`dreamband.ui.screens.ScreensMixin`. This module is over 500 lines because it
+is the one place where the engine's events meet the widgets (and the window's commands).
 """
 
 from __future__ import annotations
@@ -25,8 +34,12 @@ from dreamband.session.settings import parse_window
 from dreamband.session.triggers.smart_alarm import window_seconds
 from dreamband.signal.stages import stage_code
 from dreamband.ui import theme
+from dreamband.ui.check_view import CheckView
 from dreamband.ui.controls import ReplayControls, TriggerControls
 from dreamband.ui.hypnogram import HypnogramPanel
+from dreamband.ui.morning_view import MorningView
+from dreamband.ui.night_mode import PEEK_S, NightView, WakeWatcher
+from dreamband.ui.screens import ScreensMixin
 from dreamband.ui.spectrogram import SpectrogramPanel, pick_frontal
 from dreamband.ui.stage_panel import StagePanel
 from dreamband.ui.timeaxis import clock_text
@@ -39,6 +52,7 @@ SHORTCUTS = (
     ("A", "automatic trace gain"),
     ("[ / ]", "replay speed"),
     ("M", "insert a marker"),
+    ("L", "lights off: night mode"),
     ("T", "test-fire the chosen action"),
     ("F11", "full screen"),
     ("Ctrl+Q", "quit"),
@@ -108,7 +122,7 @@ def _human_bytes(n: int) -> str:
     return f"{n} B"
 
 
-class NightConsole(QtWidgets.QMainWindow):
+class NightConsole(ScreensMixin, QtWidgets.QMainWindow):
     """The night console window.
 
     Parameters
@@ -135,6 +149,13 @@ class NightConsole(QtWidgets.QMainWindow):
     engine_factory : callable, optional
         ``factory(source) -> SessionEngine``: for replays, a seek stops the engine, moves the
         source and starts a fresh engine from there (staging is causal, so it restarts).
+    check_first : bool
+        Open on the signal check (reading the engine's source, which must be started); the
+        engine starts when the user starts the night.
+    night_mode : bool
+        Turn to night mode by itself at the first sleep epoch (the "Lights off" button always can).
+    morning : bool
+        Turn into the morning view when the session ends.
     """
 
     def __init__(self, engine: Any = None, *, sfreq: float | None = None,
@@ -142,7 +163,8 @@ class NightConsole(QtWidgets.QMainWindow):
                  channel_types: Sequence[str] | None = None, replay: Any = None,
                  board_name: str = "", record_dir: str | os.PathLike | None = None,
                  poll_ms: int = 16, start_engine: bool = True, subscription: Any = None,
-                 engine_factory: Any = None, parent=None):
+                 engine_factory: Any = None, check_first: bool = False, night_mode: bool = False,
+                 morning: bool = False, parent=None):
         super().__init__(parent)
         self.engine = engine
         source = getattr(engine, "source", None)
@@ -179,6 +201,20 @@ class NightConsole(QtWidgets.QMainWindow):
         self._record_size_at = 0.0
         self._record_size = 0
         self._auto_gain_done = False
+        self.poll_ms = int(poll_ms)
+        self.check_first = bool(check_first) and engine is not None
+        self.auto_night = bool(night_mode)
+        self.morning_enabled = bool(morning)
+        self.mode = "check" if self.check_first else "lab"
+        self.peeking = False
+        self.polls = 0
+        #: BrainFlow timestamp (UNIX s) of the newest sample handed to the widgets.
+        self.last_sample_stamp: float | None = None
+        self._night_reason = ""
+        self._stopped_at_end = False
+        self._report_written = False
+        self._wake_watcher = WakeWatcher(self.wake_screen, self)
+        self._fired: list[tuple[float, str, str]] = []
 
         self.setWindowTitle("dreamband – night console")
         self._build()
@@ -186,6 +222,13 @@ class NightConsole(QtWidgets.QMainWindow):
         self.timer = QtCore.QTimer(self)
         self.timer.setInterval(int(poll_ms))
         self.timer.timeout.connect(self.poll)
+        self.peek_timer = QtCore.QTimer(self)
+        self.peek_timer.setSingleShot(True)
+        self.peek_timer.setInterval(int(PEEK_S * 1000))
+        self.peek_timer.timeout.connect(self._end_peek)
+        self.report_timer = QtCore.QTimer(self)
+        self.report_timer.setInterval(500)
+        self.report_timer.timeout.connect(self._try_write_report)
         self.status_timer = QtCore.QTimer(self)
         self.status_timer.setInterval(500)
         self.status_timer.timeout.connect(self.update_status)
@@ -257,7 +300,22 @@ class NightConsole(QtWidgets.QMainWindow):
         self.log_label.setObjectName("logLabel")
         right_layout.addWidget(self.log_label)
         outer.addWidget(right)
-        self.setCentralWidget(central)
+        self.lab_page = central
+        self.stack = QtWidgets.QStackedWidget()
+        self.stack.addWidget(self.lab_page)
+        self.night_view = NightView()
+        self.night_view.wakeRequested.connect(self.wake_screen)
+        self.night_view.labRequested.connect(self.leave_night_mode)
+        self.stack.addWidget(self.night_view)
+        self.morning_view = MorningView()
+        self.morning_view.reportRequested.connect(self.open_report)
+        self.stack.addWidget(self.morning_view)
+        self.check_view: CheckView | None = None
+        if self.check_first:
+            self.check_view = self._make_check_view()
+            self.stack.addWidget(self.check_view)
+            self.stack.setCurrentWidget(self.check_view)
+        self.setCentralWidget(self.stack)
 
         bar = self.statusBar()
         self.status_labels: dict[str, QtWidgets.QLabel] = {}
@@ -283,6 +341,9 @@ class NightConsole(QtWidgets.QMainWindow):
         self.gain_box.setCurrentText(f"{self.traces.gain_uv:g} µV")
         self.gain_box.setToolTip("Microvolts per division (Up / Down)")
         self.gain_box.currentTextChanged.connect(lambda t: self.traces.set_gain(float(t.split()[0])))
+        lights = QtWidgets.QPushButton("Lights off")
+        lights.setToolTip("Night mode: dim red, the stage and the alarm large, no traces (L)")
+        lights.clicked.connect(lambda: self.enter_night_mode("lights off (click)"))
         auto = QtWidgets.QPushButton("Auto")
         auto.setToolTip("Fit the gain to the signal (A)")
         auto.clicked.connect(self.traces.auto_gain)
@@ -298,7 +359,7 @@ class NightConsole(QtWidgets.QMainWindow):
             for q in ("good", "noisy", "railed", "flat", "off-head", "lost")))
         legend.setToolTip("Trace colour = the channel's quality in the last epoch")
         for widget in (QtWidgets.QLabel("window"), self.window_box, QtWidgets.QLabel("gain"),
-                       self.gain_box, auto, marker, legend):
+                       self.gain_box, auto, marker, lights, legend):
             row.addWidget(widget)
         row.addWidget(keys, 1)
         self.traces.viewChanged.connect(self._sync_trace_bar)
@@ -329,7 +390,7 @@ class NightConsole(QtWidgets.QMainWindow):
             ("Down", lambda: self.traces.step_gain(-1)), ("Left", lambda: self.traces.step_window(-1)),
             ("Right", lambda: self.traces.step_window(+1)), ("[", lambda: self.step_speed(-1)),
             ("]", lambda: self.step_speed(+1)), ("M", self.insert_marker),
-            ("A", self.traces.auto_gain),
+            ("A", self.traces.auto_gain), ("L", lambda: self.enter_night_mode("lights off (key)")),
             ("T", self.controls.request_test_fire), ("F11", self.toggle_full_screen),
             ("Ctrl+Q", self.close),
         )
@@ -344,11 +405,23 @@ class NightConsole(QtWidgets.QMainWindow):
     # ------------------------------------------------------------------ lifecycle
     def showEvent(self, event) -> None:  # noqa: N802 - Qt API
         super().showEvent(event)
-        if not self.timer.isActive():
+        if self.mode == "check":
+            if self.check_view is not None:
+                self.check_view.begin()
+            return
+        if not self.timer.isActive() and not self._stopped_at_end:
             self.timer.start()
             self.status_timer.start()
-            if self.engine is not None and self.start_engine:
+            if self.engine is not None and self.start_engine and not getattr(self.engine, "running", False) \
+                    and not getattr(self.engine, "ended", False):
                 self.engine.start()
+
+    def changeEvent(self, event) -> None:  # noqa: N802 - Qt API
+        super().changeEvent(event)
+        if event.type() == QtCore.QEvent.Type.WindowStateChange:
+            self._apply_rate()
+            if not self.isMinimized() and self.mode in ("lab", "night"):
+                self.poll()  # fresh data the moment the window comes back
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
         self.shutdown()
@@ -358,6 +431,11 @@ class NightConsole(QtWidgets.QMainWindow):
         """Stop the timers and the engine (which stops the stream and releases the board)."""
         self.timer.stop()
         self.status_timer.stop()
+        self.peek_timer.stop()
+        self.report_timer.stop()
+        self._remove_wake_watcher()
+        if self.check_view is not None:
+            self.check_view.stop()
         if self.engine is not None:
             try:
                 self.engine.stop()
@@ -366,14 +444,21 @@ class NightConsole(QtWidgets.QMainWindow):
 
     # ------------------------------------------------------------------ events
     def poll(self, budget_s: float = 0.012) -> int:
-        """Drain the engine's queue without waiting (for at most ``budget_s``) and redraw."""
+        """Drain the engine's queue without waiting (for at most ``budget_s``) and redraw what
+        is on screen (nothing while minimised or after the session ended)."""
         n = 0
+        self.polls += 1
         if self._subscription is not None:
             batch = self._drain(budget_s)
             n = len(batch)
             if batch:
                 self.handle_events(batch)
-        self.refresh()
+        if self.ended:
+            self._session_over()
+        elif self._drawing():
+            self.refresh()
+        elif self.mode == "night" and not self.isMinimized():
+            self._update_night_view()
         return n
 
     def _drain(self, budget_s: float) -> list:
@@ -414,6 +499,9 @@ class NightConsole(QtWidgets.QMainWindow):
         block: list[np.ndarray] = []
         block_start = 0.0
         tol = 0.5 / self.sfreq
+        stamps = getattr(chunks[-1][1], "timestamps", None)
+        if stamps is not None and len(stamps):
+            self.last_sample_stamp = float(stamps[-1])
         for end, chunk in chunks:
             start = end - chunk.n_samples / self.sfreq
             contiguous = abs(start - self.session_time) <= tol
@@ -472,6 +560,8 @@ class NightConsole(QtWidgets.QMainWindow):
             self.stage_panel.set_epoch(event.stage, event.probabilities, event.confidence,
                                        event.quality_ok, event.quality_reasons)
             self.hypnogram.add_epoch(event.onset + self.time_offset, event.stage)
+            if self.auto_night and self.mode == "lab" and 1 <= int(event.stage) <= 4:
+                self.enter_night_mode("first sleep epoch")
         elif isinstance(event, ev.StateChanged):
             state = dict(event.state)
             off = self.time_offset
@@ -487,6 +577,7 @@ class NightConsole(QtWidgets.QMainWindow):
             when = clock_text(self.start_datetime, t)
             self.controls.add_fired(when, event.policy, event.action, event.intensity, event.reason)
             self.hypnogram.add_trigger(t, event.policy, event.reason)
+            self._fired.append((t, event.policy, event.action))
             self.log(f"{when} {event.policy} fired ({event.action}): {event.reason}")
         elif isinstance(event, ev.ActionUpdate):
             if event.phase in ("test", "stop", "escalate"):
@@ -716,6 +807,14 @@ class NightConsole(QtWidgets.QMainWindow):
         self.hypnogram.truncate(self.time_offset)
         self.ended = False
         self.stage_panel.hide_banner()
+        if self._stopped_at_end:  # a seek after the end: back to the lab screen, drawing again
+            self._stopped_at_end = False
+            self._report_written = False
+            self.mode = "lab"
+            self.stack.setCurrentWidget(self.lab_page)
+            if self.isVisible():
+                self.timer.start()
+                self.status_timer.start()
         if was_threaded and self.timer.isActive():
             engine.start()
 

@@ -112,3 +112,35 @@ def stage_colour(code: int) -> str:
 def quality_colour(status: str) -> str:
     """Return the trace colour of a channel quality status."""
     return QUALITY_COLOURS.get(status, QUALITY_COLOURS["unknown"])
+
+
+#: Night mode (after lights-off): black with dim dark-red text, nothing bright or blue.
+NIGHT_BACKGROUND = "#000000"
+NIGHT_TEXT = "#5a1710"
+NIGHT_TEXT_BRIGHT = "#8a2518"
+NIGHT_TEXT_DIM = "#3a0f0a"
+NIGHT_STYLE_SHEET = f"""
+QWidget {{ background: {NIGHT_BACKGROUND}; color: {NIGHT_TEXT}; }}
+QLabel {{ background: transparent; }}
+QLabel#nightClock {{ font-size: 44pt; color: {NIGHT_TEXT_BRIGHT}; }}
+QLabel#nightStage {{ font-size: 64pt; font-weight: bold; color: {NIGHT_TEXT_BRIGHT}; }}
+QLabel#nightPlain {{ font-size: 16pt; color: {NIGHT_TEXT}; }}
+QLabel#nightAlarm {{ font-size: 24pt; color: {NIGHT_TEXT}; }}
+QLabel#nightBanner {{ font-size: 14pt; color: {NIGHT_TEXT_BRIGHT}; }}
+QLabel#nightHint {{ font-size: 10pt; color: {NIGHT_TEXT_DIM}; }}
+QPushButton {{ background: {NIGHT_BACKGROUND}; border: 1px solid {NIGHT_TEXT_DIM}; border-radius: 3px;
+    padding: 3px 8px; color: {NIGHT_TEXT}; }}
+QStatusBar {{ background: {NIGHT_BACKGROUND}; color: {NIGHT_TEXT_DIM}; border: 0px; }}
+"""
+
+#: Signal check verdict -> colour (the check screen, before lights-off).
+CHECK_COLOURS: dict[str, str] = {
+    "good": "#6f8f7a", "fair": "#8f9a62", "weak": "#a8843a", "hum": "#a8843a",
+    "high-impedance": "#a8843a", "too-large": "#a8504a", "off-head": "#8a5a9c",
+    "flat": "#5d6470", "railed": "#a8504a", "lost": "#40454f",
+}
+
+
+def check_colour(status: str) -> str:
+    """Return the colour of a signal-check status."""
+    return CHECK_COLOURS.get(status, QUALITY_COLOURS["unknown"])
