@@ -43,17 +43,21 @@ def test_persistent_onset_not_reached_with_short_runs():
     assert not st.asleep
 
 
-def test_waso_counts_only_wake_between_sleep_and_awakenings():
+def test_waso_and_awakenings_count_only_wake_between_sleep_epochs():
     hyp = [W] * 6 + [N2] * 10 + [W] * 4 + [N2] * 10 + [W] * 2 + [N3] * 2 + [W] * 5
     st = feed(NightState(START), hyp)
     assert st.snapshot()["waso_min"] == pytest.approx((4 + 2) * 0.5)  # trailing 5 W not counted yet
-    assert st.awakenings == 3  # three wake bouts after sleep (the trailing one included)
+    assert st.awakenings == 2  # the trailing wake bout is not an awakening (yet): as the report
     assert st.snapshot()["minutes"]["W"] == pytest.approx(17 * 0.5)
     feed(st, [N2])
     assert st.snapshot()["waso_min"] == pytest.approx((4 + 2 + 5) * 0.5)
+    assert st.awakenings == 3
+    # an unscored epoch inside a wake bout neither ends nor extends it
+    st2 = feed(NightState(START), [N2] * 4 + [W, UNSTAGED, W] + [N2] * 2)
+    assert st2.awakenings == 1 and st2.snapshot()["waso_min"] == pytest.approx(1.0)
 
 
-def test_rem_periods_bridge_one_epoch_and_end_after_two():
+def test_rem_bouts_bridge_one_epoch_and_end_after_two():
     hyp = [N2] * 20 + [REM] * 10 + [N1] + [REM] * 9 + [N2, N2] + [N2] * 30 + [REM] * 6 + [W, W]
     st = NightState(START)
     ended = []
@@ -61,25 +65,65 @@ def test_rem_periods_bridge_one_epoch_and_end_after_two():
         feed(st, [s])
         if st.just_ended_rem is not None:
             ended.append((i, st.just_ended_rem))
-    assert len(st.rem_periods) == 2
-    p1, p2 = st.rem_periods
+    bouts = st.counter.rem_bouts
+    assert len(bouts) == 2
+    p1, p2 = bouts
     assert p1.start == 20 * 30.0 and p1.end == 40 * 30.0
     assert p1.rem_epochs == 19 and p1.rem_min == pytest.approx(9.5)
     assert p1.duration_min == pytest.approx(10.0)
     # the end is known at the second non-REM epoch (index 41)
-    assert ended[0][0] == 41 and ended[0][1] is p1
+    assert [i for i, _ in ended] == [41, 79] and ended[0][1] is p1
     assert p2.closed and p2.start == 72 * 30.0 and p2.rem_epochs == 6
-    assert st.cycles_completed == 2  # 16 min of NREM between the two periods
-    st2 = feed(NightState(START), [N2] * 20 + [REM] * 6 + [N2] * 10 + [REM] * 6 + [N2] * 3)
-    assert len(st2.rem_periods) == 2 and st2.cycles_completed == 1  # only 5 min apart: one cycle
     snap = st.snapshot()
-    assert snap["rem_count"] == 2 and snap["rem_periods"][0]["rem_min"] == pytest.approx(9.5)
+    assert [b["rem_min"] for b in snap["rem_bouts"]] == [9.5, 3.0]
 
 
-def test_unstaged_epochs_count_as_rem_interruption_but_not_as_stage():
+def test_rem_periods_merge_less_than_15_min_and_cycles_need_15_min_of_nrem():
+    # REM, 16 min N2, REM: two periods, both after >= 15 min of NREM: two cycles
+    hyp = [N2] * 30 + [REM] * 10 + [N2] * 32 + [REM] * 6 + [W, W]
+    st = feed(NightState(START), hyp)
+    assert [(p.start, p.end) for p in st.rem_periods] == [(30 * 30.0, 40 * 30.0), (72 * 30.0, 78 * 30.0)]
+    assert st.counter.cycles == 2 and st.cycles_completed == 1  # the last period is still open
+    assert st.snapshot()["in_rem_period"] and not st.snapshot()["in_rem_bout"]
+    feed(st, [N2] * 27)
+    assert st.cycles_completed == 1 and st.counter.open_period is not None  # 29 non-REM epochs < 15 min
+    feed(st, [N2])
+    assert st.cycles_completed == 2 and st.counter.just_ended_period is st.rem_periods[1]
+    # REM 5 min apart: one period (two bouts); a sleep-onset REM period is not a cycle
+    st2 = feed(NightState(START), [N2] * 30 + [REM] * 6 + [N2] * 10 + [REM] * 6 + [N2] * 3)
+    assert len(st2.rem_periods) == 1 and len(st2.counter.rem_bouts) == 2
+    assert st2.rem_periods[0].rem_epochs == 12 and st2.counter.cycles == 1
+    st3 = feed(NightState(START), [W] * 2 + [N1] * 4 + [REM] * 4 + [N2] * 40 + [REM] * 2)
+    assert len(st3.rem_periods) == 2 and st3.counter.cycles == 1  # SOREM after 2 min of N1
+    snap = st3.snapshot()
+    assert snap["rem_count"] == 2 and snap["cycles"] == 1 and snap["rem_periods"][0]["rem_min"] == 2.0
+
+
+def test_live_counts_equal_the_report_at_every_epoch():
+    """The panel and the morning report use one definition: equal after every epoch, not just at the end."""
+    import numpy as np
+
+    from dreamband.recordings.stats import sleep_statistics
+
+    rng = np.random.default_rng(3)
+    hyp = np.repeat(rng.choice([W, N1, N2, N3, REM, UNSTAGED], size=120, p=[.2, .1, .3, .15, .2, .05]),
+                    rng.integers(1, 12, size=120))
+    st = NightState(START)
+    for k in range(len(hyp)):
+        feed(st, [int(hyp[k])])
+        if k < 1:
+            continue
+        ref = sleep_statistics(hyp[: k + 1])
+        snap = st.snapshot()
+        assert snap["rem_count"] == ref["REM_periods"] and snap["cycles"] == ref["Cycles"], k
+        if np.isfinite(ref["Awakenings"]):
+            assert snap["awakenings"] == ref["Awakenings"] and snap["waso_min"] == pytest.approx(ref["WASO"]), k
+
+
+def test_unstaged_epochs_interrupt_rem_but_count_as_no_stage():
     hyp = [N2] * 20 + [REM] * 4 + [UNSTAGED, UNSTAGED] + [REM] * 2
     st = feed(NightState(START), hyp)
-    assert len(st.rem_periods) == 2
+    assert len(st.counter.rem_bouts) == 2 and len(st.rem_periods) == 1
     assert st.unstaged_epochs == 2
     assert st.snapshot()["minutes"]["unstaged"] == pytest.approx(1.0)
 
@@ -135,6 +179,8 @@ def test_real_scored_nights_agree_with_yasa_sleep_statistics(shared_datasets):
     import numpy as np
     import yasa
 
+    from dreamband.recordings.stats import sleep_statistics
+
     path = shared_datasets / "sleep-edf" / "hypnograms_30s.npz"
     if not path.exists():
         pytest.skip("sleep-edf/hypnograms_30s.npz is absent")
@@ -159,3 +205,7 @@ def test_real_scored_nights_agree_with_yasa_sleep_statistics(shared_datasets):
         assert sum(p["rem_min"] for p in snap["rem_periods"]) == pytest.approx(ref["REM"])
         assert snap["rem_periods"][0]["start"] / 60 == pytest.approx(ref["Lat_REM"]), name  # from lights off
         assert snap["persistent_sleep_onset"] >= snap["sleep_onset"]
+        # and the rule-based counts equal the report's
+        ours = sleep_statistics(hyp)
+        assert (snap["awakenings"], snap["rem_count"], snap["cycles"]) == (
+            ours["Awakenings"], ours["REM_periods"], ours["Cycles"]), name

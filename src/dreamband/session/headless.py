@@ -118,17 +118,15 @@ class HeadlessPrinter:
         p("")
         p("night summary")
         p(f"  epochs: {state['epochs']}  total sleep: {state['total_sleep_min']:.1f} min  "
-          f"WASO: {state['waso_min']:.1f} min  awakenings: {state['awakenings']}  cycles: {state['cycles_completed']}")
+          f"WASO: {state['waso_min']:.1f} min  awakenings: {state['awakenings']}  cycles: {state['cycles']}")
         so, pso = state["sleep_onset"], state["persistent_sleep_onset"]
         p(f"  sleep onset: {'-' if so is None else hms(so) + ' (' + self.clock(so) + ')'}  "
           f"persistent sleep onset: {'-' if pso is None else hms(pso) + ' (' + self.clock(pso) + ')'}")
         mins = state["minutes"]
         p("  minutes: " + "  ".join(f"{k} {v:.1f}" for k, v in mins.items()))
-        # The live rule ends a REM period after one non-REM epoch, so REM-end triggers come at
-        # once; the morning report (AASM-style) merges REM less than 15 min apart, and so counts
-        # fewer, longer periods.
-        p(f"  REM periods: {state['rem_count']} (live rule: more than one non-REM epoch ends a period; "
-          "`dreamband report` merges REM less than 15 min apart)")
+        # The same rules as the morning report (recordings.stats.NightCounter): REM less than
+        # 15 min apart is one period; the triggers act on shorter REM bouts (see the state).
+        p(f"  REM periods: {state['rem_count']} (REM less than 15 min apart merged, as in `dreamband report`)")
         for i, r in enumerate(state["rem_periods"], 1):
             p(f"    {i}. {hms(r['start'])}-{hms(r['end'])} ({self.clock(r['start'])}-{self.clock(r['end'])}), "
               f"{r['duration_min']:.1f} min, {r['rem_min']:.1f} min of REM")

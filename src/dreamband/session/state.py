@@ -10,18 +10,15 @@ Definitions (all counted in whole epochs of ``epoch_s`` seconds, session time in
   REM cues, nightmare wakes and the REM-end dream report act only after it; the dream report's
   sleep-onset mode (hypnagogia) acts only before it. Both onsets are reported in the snapshot.
 - **Sleep-onset latency (SOL)**: sleep onset minus lights off, minutes (and the persistent one).
-- **WASO**: minutes of W between sleep onset and the last sleep epoch so far (the YASA/AASM
-  definition: a trailing wake after the last sleep epoch is not WASO until sleep resumes).
-- **Awakenings**: wake bouts (one or more consecutive W epochs) that follow a sleep epoch.
-- **REM period**: starts at a REM epoch; it tolerates interruptions of at most
-  ``rem_interruption_epochs`` consecutive non-REM epochs (default 1, i.e. 30 s; unstaged epochs
-  count as non-REM). It ends when the interruption grows longer than that; its end time is the
-  end of its last REM epoch, and the end is *known* at the epoch that exceeded the tolerance
-  (``just_ended_rem`` is set on that update only). Its ``rem_min`` counts only REM epochs.
-- **NREM-REM cycles**: a cycle is completed when a REM period ends (each REM period closes the
-  NREM period before it); REM periods less than ``cycle_gap_min`` (default 15) minutes apart
-  belong to the same cycle. ``cycle`` is the number of the cycle the sleeper is in (completed + 1
-  once asleep).
+- **WASO**, **awakenings**, **REM periods**, **NREM-REM cycles** and the **REM bouts** the
+  triggers act on: counted by :class:`dreamband.recordings.stats.NightCounter`, the one
+  definition the morning report uses too (the rules are in that module's docstring). WASO
+  and awakenings follow YASA/AASM: a trailing wake after the last sleep epoch is neither WASO
+  nor an awakening until sleep resumes. ``open_rem`` and ``just_ended_rem`` (set on the update
+  whose epoch made the end known) are REM *bouts* (interruptions of at most
+  ``rem_interruption_epochs`` non-REM epochs bridged, default 1), what the dream report, smart
+  alarm and nightmare wake need within a minute; ``rem_periods`` are REM *periods* (merged
+  across less than 15 min), the unit the report counts and cycles are made of.
 - **Signal lost / off head**: from the per-channel quality (``update_quality``) and the stream's
   dropouts (``update_stream``): ``signal_lost`` when every EEG channel is lost/off-head/flat/
   railed or the stream dropped out; ``off_head`` when every EEG channel is off-head/flat.
@@ -30,10 +27,15 @@ Definitions (all counted in whole epochs of ``epoch_s`` seconds, session time in
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 from typing import Any
 
 from dreamband.firmware_bridge.clock import local_zone, localize, wall_at
+from dreamband.recordings.stats import (
+    CYCLE_MIN_NREM_MIN,
+    REM_PERIOD_GAP_MIN,
+    NightCounter,
+    RemPeriod,
+)
 from dreamband.signal.stages import N1, N2, N3, REM, STAGE_NAMES, UNSTAGED, W
 
 PLAIN_WORDS: tuple[str, ...] = (
@@ -42,34 +44,6 @@ PLAIN_WORDS: tuple[str, ...] = (
 LOST_STATUSES = frozenset({"lost", "off-head", "flat", "railed"})
 OFF_HEAD_STATUSES = frozenset({"off-head", "flat"})
 _SLEEP = (N1, N2, N3, REM)
-
-
-@dataclass
-class RemPeriod:
-    """One REM period: ``start``/``end`` in session seconds, ``rem_epochs`` REM epochs in it."""
-
-    start: float
-    end: float
-    rem_epochs: int
-    epoch_s: float = 30.0
-    closed: bool = False
-
-    @property
-    def duration_min(self) -> float:
-        """Minutes from the start of the first to the end of the last REM epoch."""
-        return (self.end - self.start) / 60.0
-
-    @property
-    def rem_min(self) -> float:
-        """Minutes of REM epochs in the period."""
-        return self.rem_epochs * self.epoch_s / 60.0
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict."""
-        return {
-            "start": self.start, "end": self.end, "duration_min": round(self.duration_min, 3),
-            "rem_min": round(self.rem_min, 3), "closed": self.closed,
-        }
 
 
 class NightState:
@@ -84,9 +58,11 @@ class NightState:
     persistent_sleep_min : float
         Minutes of consecutive sleep that make the persistent sleep onset.
     rem_interruption_epochs : int
-        Longest run of non-REM epochs that a REM period bridges.
-    cycle_gap_min : float
-        REM periods closer than this (minutes) belong to the same NREM-REM cycle.
+        Longest run of non-REM epochs that a REM bout (the triggers' unit) bridges.
+    rem_period_gap_min : float
+        Non-REM stretches shorter than this (minutes) do not end a REM period.
+    cycle_min_nrem_min : float
+        Minutes of N1-N3 since the previous REM period that make a REM period a cycle.
     """
 
     def __init__(
@@ -95,7 +71,8 @@ class NightState:
         epoch_s: float = 30.0,
         persistent_sleep_min: float = 10.0,
         rem_interruption_epochs: int = 1,
-        cycle_gap_min: float = 15.0,
+        rem_period_gap_min: float = REM_PERIOD_GAP_MIN,
+        cycle_min_nrem_min: float = CYCLE_MIN_NREM_MIN,
     ) -> None:
         if epoch_s <= 0:
             raise ValueError(f"epoch_s must be positive, got {epoch_s!r}.")
@@ -110,7 +87,7 @@ class NightState:
         self.epoch_s = float(epoch_s)
         self.persistent_sleep_epochs = max(1, int(round(persistent_sleep_min * 60.0 / self.epoch_s)))
         self.rem_interruption_epochs = int(rem_interruption_epochs)
-        self.cycle_gap_s = float(cycle_gap_min) * 60.0
+        self.counter = NightCounter(self.epoch_s, rem_period_gap_min, cycle_min_nrem_min, self.rem_interruption_epochs)
 
         self.time: float = 0.0
         self.epochs: int = 0
@@ -121,10 +98,6 @@ class NightState:
         self.unstaged_epochs: int = 0
         self.sleep_onset: float | None = None
         self.persistent_sleep_onset: float | None = None
-        self.waso_epochs: int = 0
-        self.awakenings: int = 0
-        self.rem_periods: list[RemPeriod] = []
-        self.just_ended_rem: RemPeriod | None = None
         self.signal_lost: bool = False
         self.off_head: bool = False
         self.signal_lost_since: float | None = None
@@ -132,9 +105,7 @@ class NightState:
 
         self._sleep_run_start: float | None = None
         self._sleep_run_len = 0
-        self._pending_wake = 0
         self._prev_staged: int = UNSTAGED
-        self._non_rem_run = 0
         self._channel_status: dict[str, str] = {}
         self._stream_down = False
         self._epoch_lost = False
@@ -147,10 +118,28 @@ class NightState:
 
     @property
     def open_rem(self) -> RemPeriod | None:
-        """The REM period in progress, if any."""
-        if self.rem_periods and not self.rem_periods[-1].closed:
-            return self.rem_periods[-1]
-        return None
+        """The REM bout in progress, if any (what the triggers act on)."""
+        return self.counter.open_bout
+
+    @property
+    def just_ended_rem(self) -> RemPeriod | None:
+        """The REM bout whose end the last epoch made known, else None."""
+        return self.counter.just_ended_bout
+
+    @property
+    def rem_periods(self) -> list[RemPeriod]:
+        """REM periods so far (merged across less than ``rem_period_gap_min``), as the report counts them."""
+        return self.counter.rem_periods
+
+    @property
+    def waso_epochs(self) -> int:
+        """Wake epochs between sleep epochs so far."""
+        return self.counter.waso_epochs
+
+    @property
+    def awakenings(self) -> int:
+        """Wake bouts between sleep epochs so far (the final wake counts once sleep resumes)."""
+        return self.counter.awakenings
 
     @property
     def in_rem(self) -> bool:
@@ -159,16 +148,8 @@ class NightState:
 
     @property
     def cycles_completed(self) -> int:
-        """NREM-REM cycles completed (ended REM periods, those closer than ``cycle_gap_min`` merged)."""
-        n = 0
-        last_end: float | None = None
-        for p in self.rem_periods:
-            if not p.closed:
-                break
-            if last_end is None or p.start - last_end >= self.cycle_gap_s:
-                n += 1
-            last_end = p.end
-        return n
+        """NREM-REM cycles whose REM period has ended."""
+        return self.counter.cycles_completed
 
     @property
     def cycle(self) -> int:
@@ -242,7 +223,6 @@ class NightState:
         stage = int(epoch.stage)
         self.time = max(self.time, end)
         self.epochs += 1
-        self.just_ended_rem = None
         self.quality_ok = bool(getattr(epoch, "quality_ok", True)) and stage != UNSTAGED
         self.stage = stage
         self.confidence = float(getattr(epoch, "confidence", float("nan")))
@@ -251,7 +231,8 @@ class NightState:
         else:
             self.stage_epochs[stage] += 1
 
-        # sleep onset, persistent sleep, WASO, awakenings
+        # sleep onset, persistent sleep; WASO, awakenings, REM periods and bouts in the counter
+        self.counter.push(stage, onset)
         if stage in _SLEEP:
             if self.sleep_onset is None:
                 self.sleep_onset = onset
@@ -260,33 +241,11 @@ class NightState:
             self._sleep_run_len += 1
             if self.persistent_sleep_onset is None and self._sleep_run_len >= self.persistent_sleep_epochs:
                 self.persistent_sleep_onset = self._sleep_run_start
-            self.waso_epochs += self._pending_wake
-            self._pending_wake = 0
         elif stage == W:
             self._sleep_run_len = 0
-            if self.sleep_onset is not None:
-                if self._prev_staged in _SLEEP:
-                    self.awakenings += 1
-                self._pending_wake += 1
         # an unstaged epoch neither breaks nor extends a sleep run
         if stage != UNSTAGED:
             self._prev_staged = stage
-
-        # REM periods
-        open_rem = self.open_rem
-        if stage == REM:
-            if open_rem is None:
-                open_rem = RemPeriod(onset, end, 0, self.epoch_s)
-                self.rem_periods.append(open_rem)
-            open_rem.rem_epochs += 1
-            open_rem.end = end
-            self._non_rem_run = 0
-        elif open_rem is not None:
-            self._non_rem_run += 1
-            if self._non_rem_run > self.rem_interruption_epochs:
-                open_rem.closed = True
-                self.just_ended_rem = open_rem
-                self._non_rem_run = 0
 
         self.plain = self._plain_word()
 
@@ -340,11 +299,14 @@ class NightState:
             "asleep": self.asleep,
             "waso_min": mins(self.waso_epochs),
             "awakenings": self.awakenings,
+            "cycles": self.counter.cycles,
             "cycles_completed": self.cycles_completed,
             "cycle": self.cycle,
             "rem_count": len(self.rem_periods),
             "rem_periods": [p.to_dict() for p in self.rem_periods],
-            "in_rem_period": self.open_rem is not None,
+            "rem_bouts": [p.to_dict() for p in self.counter.rem_bouts],
+            "in_rem_period": self.counter.open_period is not None,
+            "in_rem_bout": self.open_rem is not None,
             "signal_lost": self.signal_lost,
             "off_head": self.off_head,
             "signal_lost_since": self.signal_lost_since,
