@@ -15,15 +15,12 @@ still read.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-import math
 import os
 import sys
 from pathlib import Path
-from typing import Any
 
-import numpy as np
+from dreamband.recordings.jsonio import jsonable  # the one encoder (recorder imports it from here)
 
 SESSION_JSON = "session.json"
 RAW_CSV = "raw.csv"  # the store of sessions recorded before the BDF+ archive
@@ -51,31 +48,6 @@ def default_sessions_dir() -> Path:
     else:
         base = Path(os.environ.get("XDG_DATA_HOME") or home / ".local" / "share")
     return base / "dreamband" / "sessions"
-
-
-def jsonable(value: Any) -> Any:
-    """``value`` as JSON-ready data (NaN/inf -> None, arrays -> lists, datetimes -> ISO text)."""
-    if isinstance(value, np.ndarray):
-        return [jsonable(v) for v in value.tolist()]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set)):
-        return [jsonable(v) for v in value]
-    if isinstance(value, (dt.datetime, dt.date)):
-        return value.isoformat()
-    if isinstance(value, Path):
-        return str(value)
-    if value is None or isinstance(value, (str, int, bool)):
-        return value
-    if hasattr(value, "to_dict"):
-        return jsonable(value.to_dict())
-    if hasattr(value, "__dataclass_fields__"):
-        return {k: jsonable(getattr(value, k)) for k in value.__dataclass_fields__}
-    return str(value)
 
 
 def write_json_atomic(path: Path, obj: dict) -> None:

@@ -28,6 +28,7 @@ from typing import Any
 from dreamband import __version__
 from dreamband.firmware_bridge.chunk import StreamChunk
 from dreamband.firmware_bridge.clock import local_zone, localize
+from dreamband.recordings.jsonio import jsonable as _jsonable
 from dreamband.session.actions import ActionManager
 from dreamband.session.bus import EventBus, Subscription
 from dreamband.session.events import (
@@ -593,13 +594,3 @@ class SessionEngine:
 def _trim(chunk: Any, n: int) -> Any:
     raw = None if chunk.raw is None else chunk.raw[:, :n]
     return StreamChunk(chunk.data[:, :n], chunk.timestamps[:n], chunk.markers[:n], chunk.first_sample, raw)
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, dt.datetime):
-        return value.isoformat()
-    return value

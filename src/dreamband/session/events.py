@@ -2,7 +2,8 @@
 
 Every event carries ``time``: the data's own clock in seconds since the session start
 (sample index / sfreq), never the wall clock, so a replayed night gives the same events at
-the same times as it did live. ``to_dict()`` gives a JSON-ready dict (used by the event log).
+the same times as it did live. ``to_dict()`` gives a JSON-ready dict (used by the event log and
+network out), encoded by the package's one encoder, :mod:`dreamband.recordings.jsonio`.
 """
 
 from __future__ import annotations
@@ -11,23 +12,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-import numpy as np
-
 from dreamband.firmware_bridge.chunk import StreamChunk
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    return value
+from dreamband.recordings.jsonio import jsonable
 
 
 @dataclass(frozen=True)
@@ -38,12 +24,12 @@ class Event:
     time: float
 
     def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict with a ``"kind"`` key."""
+        """Return a JSON-ready dict with a ``"kind"`` key (:func:`~dreamband.recordings.jsonio.jsonable`: NaN -> None)."""
         out = {"kind": self.kind}
         for f in dataclasses.fields(self):
             if f.name == "chunk":
                 continue
-            out[f.name] = _jsonable(getattr(self, f.name))
+            out[f.name] = jsonable(getattr(self, f.name))
         return out
 
 
