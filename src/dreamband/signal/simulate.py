@@ -18,34 +18,47 @@ A night is drawn in three steps:
    1-s cross-fades. EMG follows the stage (high in W, atonia in REM with twitches). Artefacts
    (movement, electrode pop, line noise, headband off) are laid over at chosen or drawn times.
 
-Everything is seeded and deterministic. Pure computation (the calibration table is package
+Steps 1 and 2 live in :mod:`dreamband.signal.sleep_model`, the EMG, accelerometer and artefacts
+in :mod:`dreamband.signal.simulate_body`; this module assembles the night. Everything is seeded and
+deterministic. Pure computation (the calibration table is package
 data). No Numba: the work is a few large FFTs and ~10^4 short NumPy additions (an 8-hour night,
 4 channels at 250 Hz, takes about a second), so there is no hot loop worth a kernel.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
-from importlib import resources
 from typing import NamedTuple
 
 import numpy as np
-from scipy import signal as sps
 
-from dreamband.signal.stages import EPOCH_S, N1, N2, N3, REM, STAGE_NAMES, UNSTAGED, W
+from dreamband.signal.features import BANDS_HZ
+from dreamband.signal.simulate_body import (
+    ARTEFACT_KINDS,
+    _accelerometer,
+    _apply_artefact,
+    _artefact_plan,
+    _emg,
+)
+from dreamband.signal.sleep_model import (
+    _check_hypnogram,
+    _draw_targets,
+    draw_hypnogram,
+    load_calibration,
+)
+from dreamband.signal.stages import EPOCH_S, N1, N2, N3, REM, UNSTAGED, W
 
-BANDS_HZ: tuple[tuple[float, float], ...] = ((0.5, 4.0), (4.0, 8.0), (8.0, 13.0), (13.0, 30.0), (30.0, 50.0))
-ARTEFACT_KINDS: tuple[str, ...] = ("movement", "electrode_pop", "line_noise", "headband_off")
+__all__ = [
+    "ACCEL_CHANNELS", "ARTEFACT_KINDS", "BANDS_HZ", "DEFAULT_CHANNELS", "DEFAULT_TYPES", "SimEvent",
+    "SimulatedNight", "draw_hypnogram", "load_calibration", "simulate_night",
+]
+
 DEFAULT_CHANNELS: tuple[str, ...] = ("Fp1", "Fp2", "EOG", "EMG")
 DEFAULT_TYPES: tuple[str, ...] = ("eeg", "eog", "emg")
 ACCEL_CHANNELS: tuple[str, ...] = ("accel_x", "accel_y", "accel_z")
 _FADE_S = 1.0
-_MAX_NIGHT_OFFSET = 2.0  # Mahalanobis norm cap of the per-night offset
 _FP_CORRELATION = 0.85  # background correlation between the two frontal channels
-_EMG_RMS_UV = {W: 14.0, N1: 7.0, N2: 4.5, N3: 4.0, REM: 1.8}
 
 
 class SimEvent(NamedTuple):
@@ -118,125 +131,6 @@ class SimulatedNight:
                 out.append((start * self.epoch_s, (k - start) * self.epoch_s, f"Sleep stage {names[int(hyp[start])]}"))
                 start = k
         return out
-
-
-# --------------------------------------------------------------------------- calibration table
-@lru_cache(maxsize=1)
-def _calibration_text() -> str:
-    path = resources.files("dreamband.signal").joinpath("data/sleeper_calibration.json")
-    return path.read_text(encoding="utf-8")
-
-
-def load_calibration() -> dict:
-    """Return the stored per-stage statistics of the real Sleep-EDF Fpz-Cz features.
-
-    Returns
-    -------
-    dict
-        ``{"feature_names", "stage_names", "stages": {stage: {n_epochs, mean, std, p5, p50, p95}},
-        "generator": {...}}`` (see ``benchmarks/sleeper_calibration.py``).
-    """
-    return json.loads(_calibration_text())
-
-
-@lru_cache(maxsize=1)
-def _generator_params() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    gen = load_calibration()["generator"]["stages"]
-    mu = np.array([gen[s]["mean"] for s in STAGE_NAMES])
-    between = np.array([np.linalg.cholesky(np.asarray(gen[s]["between_night_cov"])) for s in STAGE_NAMES])
-    within = np.array([np.linalg.cholesky(np.asarray(gen[s]["within_night_cov"])) for s in STAGE_NAMES])
-    rho = np.array([gen[s]["lag1_autocorr"] for s in STAGE_NAMES])
-    return mu, between, within, rho
-
-
-# --------------------------------------------------------------------------- hypnogram model
-def draw_hypnogram(hours: float, seed: int | np.random.Generator | None = None) -> np.ndarray:
-    """Draw a hypnogram from a model of healthy adult sleep architecture.
-
-    Sleep-onset latency (lognormal, median ~12 min), a few epochs of N1, then NREM-REM cycles of
-    ~90 min (N3 long in the first cycles and vanishing later, REM growing from ~8 to ~30 min),
-    N1 intrusions and brief awakenings (mostly at cycle ends), and a final awakening.
-
-    Parameters
-    ----------
-    hours : float
-        Length of the night (> 0).
-    seed : int, Generator or None
-        Random seed or generator.
-
-    Returns
-    -------
-    ndarray, shape (round(hours * 120),), int8
-        Stage per 30-s epoch (W=0, N1=1, N2=2, N3=3, REM=4).
-    """
-    n = _n_epochs(hours)
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-    per_min = 2  # epochs per minute
-    seq: list[int] = []
-
-    def add(stage: int, minutes: float) -> None:
-        seq.extend([stage] * max(int(round(minutes * per_min)), 0))
-
-    add(W, float(np.clip(rng.lognormal(np.log(12.0), 0.5), 3.0, 45.0)))
-    add(N1, rng.uniform(1.5, 6.0))
-    n3_minutes = [rng.uniform(25, 45), rng.uniform(12, 28), rng.uniform(0, 12), rng.uniform(0, 4)]
-    rem_minutes = [rng.uniform(5, 15), rng.uniform(14, 24), rng.uniform(20, 30), rng.uniform(25, 38)]
-    cycle = 0
-    while len(seq) < n:
-        length = float(np.clip(rng.normal(92.0, 10.0), 70.0, 115.0))
-        n3 = n3_minutes[cycle] if cycle < len(n3_minutes) else 0.0
-        rem = rem_minutes[cycle] if cycle < len(rem_minutes) else rng.uniform(28, 42)
-        nrem = max(length - rem, 20.0)
-        if cycle > 0:
-            add(N1, rng.uniform(0.5, 3.0))
-        descent = rng.uniform(8, 20) if n3 > 1 else nrem - n3
-        add(N2, descent)
-        if n3 > 1:
-            add(N3, n3)
-            add(N2, max(nrem - descent - n3, 5.0))
-        add(REM, rem)
-        if rng.random() < 0.55:  # brief awakening at the end of the cycle
-            add(W, rng.uniform(0.5, 3.0))
-        cycle += 1
-    hyp = np.array(seq[:n], dtype=np.int8)
-    # intrusions: brief awakenings, N1 in N2/REM, N2 dips in N3
-    onset = int(np.flatnonzero(hyp != W)[0]) if np.any(hyp != W) else n
-    for k in range(onset + 4, n - 1):
-        u = rng.random()
-        s = hyp[k]
-        if s in (N2, REM) and u < 0.006:
-            hyp[k : k + int(rng.integers(1, 3))] = W
-        elif s == N2 and u < 0.03:
-            hyp[k] = N1
-        elif s == REM and u < 0.03:
-            hyp[k] = N1
-        elif s == N3 and u < 0.05:
-            hyp[k] = N2
-    if n > 60:  # final awakening
-        hyp[n - int(rng.integers(4, 16)) :] = W
-    return hyp
-
-
-def _n_epochs(hours: float) -> int:
-    if not np.isfinite(hours) or hours <= 0:
-        raise ValueError(f"hours must be a positive number, got {hours!r}.")
-    n = int(round(float(hours) * 3600.0 / EPOCH_S))
-    if n < 1:
-        raise ValueError(f"hours={hours} is shorter than one 30-s epoch; ask for at least 30 s.")
-    return n
-
-
-def _check_hypnogram(hypnogram: Sequence[int] | np.ndarray) -> np.ndarray:
-    hyp = np.asarray(hypnogram)
-    if hyp.ndim != 1 or hyp.size == 0:
-        raise ValueError(f"hypnogram must be a non-empty 1-D array of stage codes per 30 s, got shape {hyp.shape}.")
-    if not np.issubdtype(hyp.dtype, np.integer):
-        if not np.all(np.isfinite(hyp)) or not np.all(hyp == np.round(hyp)):
-            raise TypeError("hypnogram must hold integer stage codes (W=0, N1=1, N2=2, N3=3, REM=4, -1 unknown).")
-    hyp = hyp.astype(np.int8)
-    if hyp.min() < -1 or hyp.max() > 4:
-        raise ValueError("hypnogram codes must be -1 (unknown) or 0..4 (W, N1, N2, N3, REM).")
-    return hyp
 
 
 # --------------------------------------------------------------------------- the generator
@@ -322,28 +216,6 @@ def simulate_night(
         events.append(SimEvent(kind, float(onset), float(dur)))
     events.sort(key=lambda e: (e.onset_s, e.kind))
     return SimulatedNight(data, sfreq, names, types, hyp, events, seed)
-
-
-def _draw_targets(stage: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Per-epoch ln band powers (µV²/Hz) and ln variance (µV²).
-
-    Like the real nights: a per-night offset (one draw for the whole night, scaled by each
-    stage's between-night covariance: a sleeper with a strong EEG is strong in every stage;
-    its Mahalanobis norm is capped at 2 so that a night is typical rather than an outlier),
-    plus within-night deviations that follow an AR(1) process across epochs.
-    """
-    mu, between, within, rho = _generator_params()
-    n_ep, dim = len(stage), mu.shape[1]
-    offset = rng.standard_normal(dim)
-    offset *= min(1.0, _MAX_NIGHT_OFFSET / float(np.linalg.norm(offset)))  # typical nights, no outliers
-    z = np.empty((n_ep, dim))
-    state = rng.standard_normal(dim)
-    for k in range(n_ep):
-        r = rho[stage[k]]
-        state = r * state + np.sqrt(1.0 - r * r) * rng.standard_normal(dim)
-        z[k] = state
-    z = np.clip(z, -2.5, 2.5)
-    return mu[stage] + between[stage] @ offset + np.einsum("kij,kj->ki", within[stage], z)
 
 
 def _place_graphoelements(
@@ -560,104 +432,3 @@ def _pink_noise(n: int, sfreq: float, rng: np.random.Generator) -> np.ndarray:
     spec *= np.where(f > 0.3, 1.0 / np.sqrt(np.maximum(f, 0.3)), 0.0)
     x = np.fft.irfft(spec, n=n)
     return x / (x.std() + 1e-12)
-
-
-def _epoch_envelope(values: np.ndarray, epoch_n: int, n: int) -> np.ndarray:
-    """Per-epoch values interpolated linearly between epoch centres (smooth transitions)."""
-    centres = (np.arange(len(values)) + 0.5) * epoch_n
-    return np.interp(np.arange(n), centres, values)
-
-
-def _emg(stage: np.ndarray, sfreq: float, epoch_n: int, rng: np.random.Generator) -> np.ndarray:
-    """Chin-like muscle tone (µV): broadband 10-100 Hz noise with a stage-dependent envelope."""
-    n = len(stage) * epoch_n
-    hi = min(100.0, 0.45 * sfreq)
-    sos = sps.butter(4, [10.0, hi], btype="bandpass", fs=sfreq, output="sos")
-    x = sps.sosfilt(sos, rng.standard_normal(n))
-    x /= x.std() + 1e-12
-    rms = np.array([_EMG_RMS_UV[int(s)] for s in stage]) * np.exp(0.3 * rng.standard_normal(len(stage)))
-    x *= _epoch_envelope(rms, epoch_n, n)
-    return x
-
-
-def _accelerometer(stage: np.ndarray, sfreq: float, epoch_n: int, rng: np.random.Generator) -> np.ndarray:
-    """Head orientation in g: gravity that changes at awakenings, breathing micro-motion, noise."""
-    n = len(stage) * epoch_n
-    out = np.empty((3, n))
-    direction = np.array([0.0, 0.0, 1.0])
-    starts = [0] + [k for k in range(1, len(stage)) if stage[k] == W and stage[k - 1] != W]
-    bounds = starts + [len(stage)]
-    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
-        if a > 0:
-            direction = direction + rng.normal(0, 0.5, 3)
-            direction /= np.linalg.norm(direction)
-        out[:, a * epoch_n : b * epoch_n] = direction[:, None]
-    t = np.arange(n) / sfreq
-    out += 0.002 * np.sin(2 * np.pi * 0.25 * t)[None] + 0.001 * rng.standard_normal((3, n))
-    return out
-
-
-# --------------------------------------------------------------------------- artefacts
-def _artefact_plan(
-    artefacts: str | Sequence[tuple[str, float, float]] | None, hyp: np.ndarray, n_ep: int, rng: np.random.Generator,
-) -> list[tuple[str, float, float]]:
-    total = n_ep * EPOCH_S
-    if artefacts is None or (isinstance(artefacts, str) and artefacts.lower() == "none"):
-        plan: list[tuple[str, float, float]] = []
-    elif isinstance(artefacts, str):
-        if artefacts.lower() != "auto":
-            raise ValueError(f"artefacts must be 'auto', 'none' or a list of (kind, onset_s, duration_s), got {artefacts!r}.")
-        plan = []
-        onset = np.flatnonzero(hyp > W)
-        first = int(onset[0]) if onset.size else n_ep
-        for k in range(first + 1, n_ep):
-            if hyp[k] == W and hyp[k - 1] != W and rng.random() < 0.35:
-                plan.append(("movement", k * EPOCH_S + rng.uniform(0, 20), rng.uniform(3, 10)))
-        for k in np.flatnonzero(hyp == UNSTAGED):
-            plan.append(("movement", k * EPOCH_S, EPOCH_S))
-        sleep = np.flatnonzero(hyp > W)
-        if sleep.size:
-            for k in rng.choice(sleep, size=min(2, sleep.size), replace=False):
-                plan.append(("electrode_pop", float(k) * EPOCH_S + rng.uniform(0, 28), 1.0))
-    else:
-        plan = []
-        for item in artefacts:
-            try:
-                kind, onset_s, dur = item
-            except (TypeError, ValueError):
-                raise TypeError(f"Each artefact must be (kind, onset_s, duration_s), got {item!r}.") from None
-            plan.append((str(kind), float(onset_s), float(dur)))
-    for kind, onset_s, dur in plan:
-        if kind not in ARTEFACT_KINDS:
-            raise ValueError(f"Unknown artefact {kind!r}; expected one of {', '.join(ARTEFACT_KINDS)}.")
-        if not (0 <= onset_s < total) or dur <= 0:
-            raise ValueError(f"Artefact {kind} at {onset_s} s for {dur} s is outside the night (0..{total:.0f} s).")
-    return plan
-
-
-def _apply_artefact(
-    data: np.ndarray, kind: str, onset: float, dur: float, sfreq: float, accel: bool, rng: np.random.Generator,
-) -> None:
-    i0 = int(round(onset * sfreq))
-    i1 = min(int(round((onset + dur) * sfreq)), data.shape[1])
-    m = i1 - i0
-    if m <= 0:
-        return
-    t = np.arange(m) / sfreq
-    if kind == "movement":
-        env = np.hanning(m) ** 0.5
-        sos = sps.butter(2, 3.0, fs=sfreq, output="sos")
-        size = rng.uniform(250, 400)  # µV SD of the swings: a movement saturates a scorer's view
-        for ch in range(3):
-            swing = sps.sosfilt(sos, rng.standard_normal(m))
-            data[ch, i0:i1] += env * swing / (swing.std() + 1e-12) * size * rng.uniform(0.8, 1.2)
-        data[3, i0:i1] += env * rng.standard_normal(m) * rng.uniform(150, 300)
-        if accel:
-            data[4:7, i0:i1] += env * rng.normal(0, 0.15, (3, m))
-    elif kind == "electrode_pop":
-        ch = int(rng.integers(0, 2))
-        data[ch, i0:i1] += rng.choice([-1, 1]) * rng.uniform(400, 1200) * np.exp(-t / rng.uniform(0.15, 0.4))
-    elif kind == "line_noise":
-        data[:4, i0:i1] += rng.uniform(10, 30) * np.sin(2 * np.pi * 50.0 * t + rng.uniform(0, 6.3))
-    elif kind == "headband_off":
-        data[:4, i0:i1] = 0.3 * rng.standard_normal((4, m))
