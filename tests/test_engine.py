@@ -61,18 +61,22 @@ def test_manual_replay_follows_the_hypnogram(night, replayed):
     staged = np.array([e.stage for e in eng.epochs])
     assert len(staged) == len(truth)
     assert [e.epoch_index for e in eng.epochs] == list(range(len(truth)))
-    # the figures below depend on the stager's accuracy (issue 3); they are loose on purpose
-    assert np.mean(staged == truth) > 0.5
+    # Circular figures: the sleeper's spectra come from the same Sleep-EDF features the model was
+    # trained on, so these only catch regressions of the engine path, not the stager's real accuracy
+    # (tests/test_sleeper_e2e.py has the external DREAMS check). Measured: agreement 0.79, no
+    # unstaged epochs, sleep onset at 17 min (true 12), REM periods 70-88.5 and 130.5-145 min.
+    assert np.mean(staged == truth) >= 0.77
+    assert np.all(staged >= 0)
     st = eng.state
-    # sleep onset: true onset is 12 min; the causal stager needs a few epochs to settle
-    assert st["persistent_sleep_onset"] is not None and abs(st["persistent_sleep_onset"] - 12 * 60) <= 25 * 60
-    assert st["sleep_onset"] <= st["persistent_sleep_onset"]
-    # the two true REM periods (85-105 min, 140-155 min) are each found by a REM period
-    true_rem = [(85 * 60, 105 * 60), (140 * 60, 155 * 60)]
+    assert abs(st["sleep_onset"] - 12 * 60) <= 8 * 60
+    assert st["sleep_onset"] <= st["persistent_sleep_onset"] <= 30 * 60
+    # the two true REM periods (70-90 min, 130-145 min) are the two REM periods found, within 3 min
+    true_rem = [(70 * 60, 90 * 60), (130 * 60, 145 * 60)]
     found = [(p["start"], p["end"]) for p in st["rem_periods"]]
-    for a, b in true_rem:
-        assert any(min(b, e) - max(a, s) > 0 for s, e in found), (true_rem, st["rem_periods"])
-    assert all(0 <= s < e for s, e in found)
+    assert len(found) == 2, st["rem_periods"]
+    for (a, b), (s, e) in zip(true_rem, found, strict=True):
+        assert abs(s - a) <= 3 * 60 and abs(e - b) <= 3 * 60, (true_rem, found)
+    assert st["cycles"] == 2  # as the true hypnogram's (recordings.stats)
     rem_epochs = {e.epoch_index for e in eng.epochs if e.stage == REM}
     assert sum(p["rem_min"] for p in st["rem_periods"]) * 2 == len(rem_epochs)
     # the engine's state equals a NightState fed with the engine's own epochs
@@ -80,7 +84,8 @@ def test_manual_replay_follows_the_hypnogram(night, replayed):
     for e in eng.epochs:
         ref.update(e)
     snap = ref.snapshot()
-    for key in ("sleep_onset", "persistent_sleep_onset", "waso_min", "awakenings", "rem_periods", "minutes"):
+    for key in ("sleep_onset", "persistent_sleep_onset", "waso_min", "awakenings", "rem_periods", "rem_bouts",
+                "cycles", "minutes"):
         assert snap[key] == st[key], key
     kinds = [type(e) for e in events]
     assert kinds[0] is SessionStarted and kinds[-1] is SessionEnded
@@ -103,7 +108,7 @@ def test_triggers_match_what_the_stages_imply(replayed):
     for t in (t for t in eng.triggers if t.policy == "dream_report"):
         if t.evidence["mode"] == "rem_end":
             assert t.evidence["rem_min"] >= 10
-            assert any(p["end"] == t.evidence["rem_end"] for p in eng.state["rem_periods"])
+            assert any(p["end"] == t.evidence["rem_end"] for p in eng.state["rem_bouts"])
     assert sum(t.policy == "dream_report" for t in eng.triggers) <= 3
     # each trigger was published, with a marker and an action start
     fired = [e for e in events if isinstance(e, TriggerFired)]
@@ -309,7 +314,12 @@ def test_real_openbci_night_excerpt_with_railed_channels(shared_datasets):
     status = {e.channel: e.status for e in events if isinstance(e, QualityChanged)}
     assert {"O1", "O2", "P3", "P4"} <= {c for c, s in status.items() if s == "railed"}
     assert eng.channel_names[eng.staging_rows[0]] == "Fp1"
-    assert len(eng.epochs) == 2 and all(e.quality_ok and e.stage >= 0 for e in eng.epochs)
+    assert len(eng.epochs) == 2
+    for e in eng.epochs:  # no truth for these two epochs: staged, and a well-formed posterior
+        assert e.quality_ok and e.stage in (0, 1, 2, 3, 4) and e.quality_reasons == ()
+        p = np.asarray(e.probabilities)
+        assert p.shape == (5,) and np.all(p >= 0) and p.sum() == pytest.approx(1.0, abs=1e-9)
+        assert e.confidence == pytest.approx(p.max()) and int(np.argmax(p)) == e.stage
     assert not eng.state["signal_lost"] and eng.triggers == []
 
 

@@ -1,10 +1,20 @@
-"""End to end: a sleeper night through the real session engine and stager, compared with its truth."""
+"""End to end: nights through the real session engine and stager, compared with their truth.
+
+Two checks. The sleeper night's figure is **circular**: the generator draws its spectra from the
+per-stage statistics of the same Sleep-EDF features the model was trained on, so a high
+agreement there says the engine path works, not that the stager stages real people. The DREAMS
+check is not circular: real EEG no one here wrote or trained on (central channels, 50-200 Hz),
+scored by DREAMS' experts, through the same engine a live night uses.
+"""
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+from pathlib import Path
 
 import numpy as np
+import pytest
 
 from dreamband.session.engine import SessionEngine
 from dreamband.session.settings import SessionSettings
@@ -12,8 +22,9 @@ from dreamband.session.sleeper import open_sleeper_source
 
 
 def _kappa(a: np.ndarray, b: np.ndarray) -> float:
-    cm = np.zeros((5, 5))
-    np.add.at(cm, (a, b), 1)
+    """Cohen's kappa; an unstaged epoch (-1) is a sixth class, so it is always an error."""
+    cm = np.zeros((6, 6))
+    np.add.at(cm, (np.where(a < 0, 5, a), np.where(b < 0, 5, b)), 1)
     n = cm.sum()
     pe = float(np.sum(cm.sum(0) * cm.sum(1))) / n**2
     return float((np.trace(cm) / n - pe) / (1 - pe))
@@ -30,8 +41,43 @@ def test_engine_stages_a_sleeper_night_like_its_true_hypnogram():
     assert ok.mean() > 0.95  # artefacts leave few epochs unstaged
     acc = float(np.mean(staged[ok] == truth[ok]))
     kappa = _kappa(truth[ok], staged[ok])
-    print(f"sleeper 3 h, seed 1: accuracy {acc:.3f}, kappa {kappa:.3f}")
-    assert acc > 0.7 and kappa > 0.55
+    print(f"sleeper 3 h, seed 1 (circular): accuracy {acc:.3f}, kappa {kappa:.3f}")
+    assert acc > 0.7 and kappa > 0.55  # circular (see the module docstring)
     # every stage the night holds is found somewhere
     for stage in np.unique(truth):
         assert np.any(staged == stage), stage
+
+
+@pytest.mark.shared_data
+def test_engine_stages_real_dreams_nights_near_the_measured_agreement(shared_datasets: Path):
+    """Not circular: the 8 DREAMS excerpts (real EEG, expert hypnograms, never trained on) through the
+    engine at max speed, each its own session. Unstaged epochs count as errors. Measured when
+    written: pooled accuracy 0.70, kappa 0.45 (the batch path's figures in the README: 0.71 /
+    0.48 on the 7 excerpts YASA accepts); the floors sit ~0.03 below."""
+    from dreamband.recordings.base import Recording
+    from dreamband.recordings.replay import RecordingSource
+    from dreamband.recordings.sleepedf import load_dreams_excerpts
+
+    folder = shared_datasets / "dreams-spindles"
+    if not (folder / "excerpt1.txt").exists():
+        pytest.skip("dreams-spindles is absent")
+    ys, ps = [], []
+    for ex in load_dreams_excerpts(folder):
+        rec = Recording(ex.data_uv[None, :].astype(np.float64), float(ex.sfreq), [ex.channel], ["eeg"],
+                        dt.datetime(2026, 1, 1, 23, 0, tzinfo=dt.timezone.utc))
+        eng = SessionEngine(RecordingSource(rec, speed="max"), SessionSettings())
+        eng.run_to_end()
+        staged = np.array([e.stage for e in eng.epochs])
+        n = min(len(staged), len(ex.stages_30s))
+        assert n == 60, ex.name  # 30 min of 30-s epochs
+        scored = ex.stages_30s[:n] >= 0
+        acc = float(np.mean(staged[:n][scored] == ex.stages_30s[:n][scored]))
+        assert acc >= 0.5, (ex.name, acc)  # the worst excerpt measured 0.58
+        ys.append(ex.stages_30s[:n][scored])
+        ps.append(staged[:n][scored])
+    y, p = np.concatenate(ys), np.concatenate(ps)
+    acc = float(np.mean(p == y))
+    kappa = _kappa(y, p)
+    wrong_unstaged = int(np.sum(p < 0))
+    print(f"DREAMS through the engine: accuracy {acc:.3f}, kappa {kappa:.3f}, {wrong_unstaged} unstaged")
+    assert acc >= 0.67 and kappa >= 0.41
