@@ -84,8 +84,8 @@ def test_manual_replay_follows_the_hypnogram(night, replayed):
     for e in eng.epochs:
         ref.update(e)
     snap = ref.snapshot()
-    for key in ("sleep_onset", "persistent_sleep_onset", "waso_min", "awakenings", "rem_periods", "rem_bouts",
-                "cycles", "minutes"):
+    for key in ("sleep_onset", "persistent_sleep_onset", "waso_min", "awakenings", "rem_periods", "cycles",
+                "minutes"):
         assert snap[key] == st[key], key
     kinds = [type(e) for e in events]
     assert kinds[0] is SessionStarted and kinds[-1] is SessionEnded
@@ -108,7 +108,7 @@ def test_triggers_match_what_the_stages_imply(replayed):
     for t in (t for t in eng.triggers if t.policy == "dream_report"):
         if t.evidence["mode"] == "rem_end":
             assert t.evidence["rem_min"] >= 10
-            assert any(p["end"] == t.evidence["rem_end"] for p in eng.state["rem_bouts"])
+            assert any(p.end == t.evidence["rem_end"] for p in eng.night.counter.rem_bouts)
     assert sum(t.policy == "dream_report" for t in eng.triggers) <= 3
     # each trigger was published, with a marker and an action start
     fired = [e for e in events if isinstance(e, TriggerFired)]

@@ -74,8 +74,7 @@ def test_rem_bouts_bridge_one_epoch_and_end_after_two():
     # the end is known at the second non-REM epoch (index 41)
     assert [i for i, _ in ended] == [41, 79] and ended[0][1] is p1
     assert p2.closed and p2.start == 72 * 30.0 and p2.rem_epochs == 6
-    snap = st.snapshot()
-    assert [b["rem_min"] for b in snap["rem_bouts"]] == [9.5, 3.0]
+    assert [b.rem_min for b in bouts] == [9.5, 3.0] and st.snapshot()["in_rem_bout"] is False
 
 
 def test_rem_periods_merge_less_than_15_min_and_cycles_need_15_min_of_nrem():

@@ -155,6 +155,8 @@ class NightCounter:
         self.just_ended_bout: RemPeriod | None = None
         self._pending_wake = 0
         self._in_wake_bout = False
+        self._period: RemPeriod | None = None
+        self._bout: RemPeriod | None = None
         self._non_rem_period = 0
         self._non_rem_bout = 0
         self._nrem_since_rem = 0
@@ -169,65 +171,67 @@ class NightCounter:
         """NREM-REM cycles whose REM period has ended."""
         return sum(p.cycle and p.closed for p in self.rem_periods)
 
-    @staticmethod
-    def _open(periods: list[RemPeriod]) -> RemPeriod | None:
-        return periods[-1] if periods and not periods[-1].closed else None
-
     @property
     def open_period(self) -> RemPeriod | None:
         """The REM period in progress, if any."""
-        return self._open(self.rem_periods)
+        return self._period
 
     @property
     def open_bout(self) -> RemPeriod | None:
         """The REM bout in progress, if any."""
-        return self._open(self.rem_bouts)
+        return self._bout
 
     def push(self, stage: int, onset: float | None = None) -> None:
         """Take the next epoch's stage code (``onset`` in seconds, default ``index * epoch_s``)."""
         k = self.epochs
+        self.epochs = k + 1
         onset = k * self.epoch_s if onset is None else float(onset)
-        end = onset + self.epoch_s
         stage = int(stage)
-        self.epochs += 1
         self.just_ended_period = self.just_ended_bout = None
-        if 1 <= stage <= 4:
-            if self.sleep_onset is None:
-                self.sleep_onset = onset
-            self.waso_epochs += self._pending_wake
-            self.awakenings += self._in_wake_bout
-            self._pending_wake, self._in_wake_bout = 0, False
+        if stage == 4:
+            self._sleep(onset)
+            end = onset + self.epoch_s
+            period, bout = self._period, self._bout
+            if period is None:
+                period = self._period = RemPeriod(onset, end, 0, self.epoch_s, first_epoch=k,
+                                                  cycle=self._nrem_since_rem >= self.cycle_nrem_epochs)
+                self.rem_periods.append(period)
+            if bout is None:
+                bout = self._bout = RemPeriod(onset, end, 0, self.epoch_s, first_epoch=k)
+                self.rem_bouts.append(bout)
+            period.rem_epochs += 1
+            bout.rem_epochs += 1
+            period.end = bout.end = end
+            period.stop_epoch = bout.stop_epoch = k + 1
+            self._non_rem_period = self._non_rem_bout = self._nrem_since_rem = 0
+            return
+        if 1 <= stage <= 3:
+            self._sleep(onset)
+            self._nrem_since_rem += 1
         elif stage == 0 and self.sleep_onset is not None:
             self._pending_wake += 1
             self._in_wake_bout = True
-        if 1 <= stage <= 3:
-            self._nrem_since_rem += 1
-        if stage == 4:
-            period = self.open_period
-            if period is None:
-                period = RemPeriod(onset, end, 0, self.epoch_s, first_epoch=k,
-                                   cycle=self._nrem_since_rem >= self.cycle_nrem_epochs)
-                self.rem_periods.append(period)
-            bout = self.open_bout
-            if bout is None:
-                bout = RemPeriod(onset, end, 0, self.epoch_s, first_epoch=k)
-                self.rem_bouts.append(bout)
-            for p in (period, bout):
-                p.rem_epochs += 1
-                p.end, p.stop_epoch = end, k + 1
-            self._non_rem_period = self._non_rem_bout = self._nrem_since_rem = 0
-            return
-        period, bout = self.open_period, self.open_bout
-        if period is not None:
+        if self._period is not None:
             self._non_rem_period += 1
             if self._non_rem_period >= self.period_gap_epochs:
-                period.closed = True
-                self.just_ended_period = period
-        if bout is not None:
+                self._period.closed = True
+                self.just_ended_period, self._period = self._period, None
+        if self._bout is not None:
             self._non_rem_bout += 1
             if self._non_rem_bout > self.bout_interruption:
-                bout.closed = True
-                self.just_ended_bout = bout
+                self._bout.closed = True
+                self.just_ended_bout, self._bout = self._bout, None
+
+    def _sleep(self, onset: float) -> None:
+        """A sleep epoch: sleep onset, and the wake since the last sleep epoch becomes WASO / an awakening."""
+        if self.sleep_onset is None:
+            self.sleep_onset = onset
+        if self._pending_wake:
+            self.waso_epochs += self._pending_wake
+            self._pending_wake = 0
+        if self._in_wake_bout:
+            self.awakenings += 1
+            self._in_wake_bout = False
 
     def extend(self, stages: np.ndarray) -> NightCounter:
         """Push every code of a hypnogram (epochs at ``index * epoch_s``); returns ``self``."""

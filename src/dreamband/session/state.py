@@ -304,7 +304,6 @@ class NightState:
             "cycle": self.cycle,
             "rem_count": len(self.rem_periods),
             "rem_periods": [p.to_dict() for p in self.rem_periods],
-            "rem_bouts": [p.to_dict() for p in self.counter.rem_bouts],
             "in_rem_period": self.counter.open_period is not None,
             "in_rem_bout": self.open_rem is not None,
             "signal_lost": self.signal_lost,
