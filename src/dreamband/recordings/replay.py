@@ -21,6 +21,9 @@ import numpy as np
 from dreamband.firmware_bridge.chunk import StreamChunk, StreamEvent
 from dreamband.recordings.base import Recording
 
+#: slowest replay speed accepted (slower plays nothing a person could wait for)
+MIN_SPEED: float = 0.1
+
 
 def parse_speed(speed: float | str | None) -> float | str:
     """Return ``"max"`` or a positive float from ``1``, ``"4"``, ``"4x"``, ``"max"`` or None (1.0)."""
@@ -39,6 +42,9 @@ def parse_speed(speed: float | str | None) -> float | str:
         value = float(speed)
     if not np.isfinite(value) or value <= 0:
         raise ValueError(f"Replay speed must be positive (e.g. 1, 10) or 'max', got {speed!r}.")
+    if value < MIN_SPEED:
+        raise ValueError(f"Replay speed {speed!r} is too slow: an 8-h night would take {8.0 / value:.3g} hours. "
+                         f"Use a speed of at least {MIN_SPEED:g} (1 is real time; 10, 600 or max go faster).")
     return value
 
 

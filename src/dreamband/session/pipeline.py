@@ -46,10 +46,11 @@ from typing import Any, Protocol
 import numpy as np
 
 from dreamband.firmware_bridge.chunk import StreamChunk, StreamEvent
-from dreamband.firmware_bridge.montage import pick_staging_channels
+from dreamband.firmware_bridge.montage import frontal_rank, pick_staging_channels
 from dreamband.session.events import (
     EpochStaged,
     Event,
+    LogMessage,
     QualityChanged,
     SamplesArrived,
     StateChanged,
@@ -72,6 +73,10 @@ from dreamband.signal.stages import N_STAGES, REM, UNSTAGED
 
 #: epoch rows (epochs x channels) resampled, assessed and featurised together in the batch path
 BATCH_EPOCH_ROWS = 32
+#: a staging channel in one of these states is replaced by a good frontal spare (failover)
+FAILOVER_STATUSES: frozenset[str] = frozenset({"lost", "flat", "railed", "off-head"})
+
+
 #: the arousal detector needs the 0.5-45 Hz band: only for boards at >= this rate
 DETECTOR_MIN_SFREQ = 90.0
 
@@ -251,9 +256,16 @@ class SessionPipeline:
         self._staging_pos = [self._exg_rows.index(r) for r in self.staging_rows]
         self._all_staging = self._staging_pos == list(range(len(self._exg_rows)))
         self.epoch_s = float(self.settings.epoch_s)
-        # only the staging rows are resampled to 100 Hz (staging_v holds them, in stager order)
+        # failover: the staging rows, then the other frontal EEG rows, best first (frontal_rank)
+        spare = sorted((frontal_rank(self.channel_names[r]), r) for r in self._eeg_rows
+                       if r not in self.staging_rows and frontal_rank(self.channel_names[r]) is not None)
+        self.failover_rows: list[int] = self.staging_rows + [r for _, r in spare]
+        self._cand_pos = [self._exg_rows.index(r) for r in self.failover_rows]
+        self._pending_logs: list[Event] = []
+        # only the staging rows and their failover rows are resampled to 100 Hz (staging_v holds
+        # them, staging rows first)
         self._epochs_buf = EpochBuffer(self.sfreq, len(self._exg_rows), epoch_s=self.epoch_s,
-                                       staging_rows=self._staging_pos)
+                                       staging_rows=self._cand_pos)
         if conditioner is None and condition:
             conditioner = SignalConditioner(self.sfreq, len(self._exg_rows), line_hz=line_hz)
         self.conditioner = conditioner
@@ -275,6 +287,8 @@ class SessionPipeline:
         self.epochs: list[EpochStaged] = []
         self.triggers: list[TriggerFired] = []
         self._quality: dict[str, str] = {}
+        self._lost_names = [self.channel_names[r] for r in self.failover_rows]
+        self._epoch_end = 0.0
         self._n = 0
         self._batch_done = False
 
@@ -293,8 +307,31 @@ class SessionPipeline:
     def staging_positions(self, quality: EpochQuality) -> list[int]:
         """Positions (among the EEG/EOG/EMG rows) of the channels this epoch is staged from.
 
-        Today the fixed staging channels; staging-channel failover chooses here from ``quality``.
+        Staging-channel failover: a staging channel whose status is one of
+        :data:`FAILOVER_STATUSES` (lost, flat, railed, off the head) is replaced by the best
+        remaining frontal EEG channel whose status is ``good`` (:attr:`failover_rows` order);
+        the pipeline then stays on it (no flapping back) and says so with a warning
+        :class:`LogMessage`. Without a good spare the channel stays (and the epoch is refused).
         """
+        pos = list(self._staging_pos)
+        names = self._exg_names
+        for slot, p in enumerate(pos):
+            bad = quality.status.get(names[p], "good")
+            if bad not in FAILOVER_STATUSES:
+                continue
+            spare = next((c for c in self._cand_pos if c not in pos
+                          and quality.status.get(names[c], "good") == "good"), None)
+            if spare is None:
+                continue
+            pos[slot] = spare
+            self._pending_logs.append(LogMessage(
+                self._epoch_end, "warning",
+                f"Staging channel {names[p]} is {bad}; staging from {names[spare]} now (the best remaining "
+                "frontal channel)."))
+        if pos != self._staging_pos:
+            self._staging_pos = pos
+            self.staging_rows = [self._exg_rows[p] for p in pos]
+            self._all_staging = False
         return self._staging_pos
 
     def _condition(self, exg: np.ndarray) -> np.ndarray:
@@ -302,9 +339,11 @@ class SessionPipeline:
 
     def _stage_epoch(self, ep: Epoch) -> StagedEpoch:
         q = assess_epoch(ep.data_uv, self.sfreq, self._exg_names, raw_uv=ep.raw_uv)
+        self._epoch_end = (ep.index + 1) * self.epoch_s
         pos = self.staging_positions(q)
         sq = q if self._all_staging and pos is self._staging_pos else q.subset(pos, self._exg_names)
-        return StagedEpoch(ep, q, self.stager.stage(ep.staging_v, sq, epoch_index=ep.index))
+        rows = ep.staging_v if pos == self._cand_pos else ep.staging_v[[self._cand_pos.index(p) for p in pos]]
+        return StagedEpoch(ep, q, self.stager.stage(rows, sq, epoch_index=ep.index))
 
     def stage_stream(self, data: np.ndarray) -> list[StagedEpoch]:
         """Take the next samples (all rows, shape (n_channels, n)); stage the epochs they complete.
@@ -487,9 +526,11 @@ class SessionPipeline:
             det = self._det_filter.process(det)
         if self._accel_rows:
             det = np.vstack([det, data[self._accel_rows]])
-        return self.detector.process(det)
+        return self.detector.process(det, rate=False)  # rated in time order (_on_reading)
 
     def _on_reading(self, reading: ArousalReading) -> list[Event]:
+        # the baseline of the epochs that ended before this window, however the data was chunked
+        reading = self.detector.rated(reading) if self.detector is not None else reading
         out: list[Event] = []
         for p in self.policies.values():
             if p.enabled:
@@ -505,14 +546,18 @@ class SessionPipeline:
                 reason = next((r for r in q.reasons if r.startswith(f"{name}:")), "")
                 events.append(QualityChanged(t, name, status, reason))
             self._quality[name] = status
-            if name in self._eeg_names:
-                self.night.update_quality(name, status, t, self._eeg_names)
+            if name in self._lost_names:
+                # signal lost follows the channels that can stage (the staging ones and their
+                # frontal spares), not every EEG channel
+                self.night.update_quality(name, status, t, self._lost_names)
         ev = EpochStaged(
             time=t, epoch_index=int(ep.index), onset=float(ep.onset_s), stage=int(res.stage),
             probabilities=tuple(float(p) for p in res.probabilities), confidence=float(res.confidence),
             quality_ok=bool(res.quality_ok and res.stage != UNSTAGED), quality_reasons=tuple(res.reasons),
             features={k: float(v) for k, v in res.features.items()},
         )
+        events += self._pending_logs
+        self._pending_logs = []
         self.epochs.append(ev)
         self.night.update(ev)
         events += [ev, StateChanged(t, self.night.plain, self.night.snapshot())]

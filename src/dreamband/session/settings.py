@@ -45,6 +45,8 @@ else:  # pragma: no cover
 
 POLICY_NAMES: tuple[str, ...] = ("smart_alarm", "nightmare_wake", "dream_report", "rem_cue", "safety")
 OPTIONAL_POLICIES: tuple[str, ...] = ("smart_alarm", "nightmare_wake", "dream_report", "rem_cue")
+#: the only epoch length the stager, the night state and the triggers support, seconds
+SUPPORTED_EPOCH_S: float = 30.0
 OUTPUT_NAMES: tuple[str, ...] = ("log", "marker", "notify", "sound", "command")
 
 
@@ -91,6 +93,7 @@ class SmartAlarmSettings:
     def __post_init__(self) -> None:
         if self.window is not None:
             parse_window(self.window)
+        _intensity(self, "intensity")
 
 
 @dataclass
@@ -109,6 +112,7 @@ class NightmareWakeSettings:
     def __post_init__(self) -> None:
         _positive(self, "beta_ratio", "emg_ratio", "movement_g", "sustain_s")
         _non_negative(self, "cooldown_s", "min_rem_s")
+        _intensity(self, "intensity")
 
 
 @dataclass
@@ -129,6 +133,7 @@ class DreamReportSettings:
     def __post_init__(self) -> None:
         _positive(self, "onset_n1_s", "rem_min_minutes")
         _non_negative(self, "max_per_night", "min_interval_s")
+        _intensity(self, "intensity")
 
 
 @dataclass
@@ -145,9 +150,10 @@ class RemCueSettings:
     arousal_movement_g: float = 0.05
 
     def __post_init__(self) -> None:
-        _positive(self, "stable_rem_s", "interval_s", "intensity", "arousal_beta_ratio",
+        _positive(self, "stable_rem_s", "interval_s", "arousal_beta_ratio",
                   "arousal_emg_ratio", "arousal_movement_g")
         _non_negative(self, "max_per_night")
+        _intensity(self, "intensity")
 
 
 @dataclass
@@ -164,6 +170,7 @@ class SafetySettings:
 
     def __post_init__(self) -> None:
         _positive(self, "max_hours", "signal_lost_min")
+        _intensity(self, "intensity")
         wants_off = (not self.enabled) or self.disable_max_length or self.disable_signal_lost
         if wants_off and not self.confirm_disable:
             raise ValueError(
@@ -224,6 +231,23 @@ class SessionSettings:
     start_datetime: dt.datetime | None = None
     model_path: str | None = None
 
+    def __post_init__(self) -> None:
+        e = self.epoch_s
+        if isinstance(e, bool) or not isinstance(e, (int, float)) or float(e) != SUPPORTED_EPOCH_S:
+            raise ValueError(
+                f"epoch_s = {e!r} is not supported: dreamband stages 30-s epochs only (the AASM epoch its "
+                "models were trained on, and the length the state and triggers count in). Remove epoch_s "
+                "from [session] or set it to 30."
+            )
+        _positive(self, "persistent_sleep_min")
+        d = self.duration_s
+        if d is not None and (isinstance(d, bool) or not isinstance(d, (int, float)) or not d > 0):
+            raise ValueError(f"duration_s must be a positive number of seconds of data (or absent for no limit), "
+                             f"got {d!r}.")
+        r = self.rem_interruption_epochs
+        if isinstance(r, bool) or not isinstance(r, int) or r < 0:
+            raise ValueError(f"rem_interruption_epochs must be a whole number >= 0, got {r!r}.")
+
     # ------------------------------------------------------------------ loading
     @classmethod
     def from_toml(cls, path: str | Path) -> SessionSettings:
@@ -264,7 +288,10 @@ class SessionSettings:
                 kwargs[key] = session.pop(key)
         if session:
             raise ValueError(f"{origin}: unknown key(s) in [session]: {', '.join(session)}.")
-        return cls(triggers=triggers, actions=actions, **kwargs)
+        try:
+            return cls(triggers=triggers, actions=actions, **kwargs)
+        except ValueError as err:
+            raise ValueError(f"{origin} [session]: {err}") from None
 
     @classmethod
     def from_args(cls, args: Any) -> SessionSettings:
@@ -326,6 +353,14 @@ def _build(cls: type, table: dict[str, Any], origin: str) -> Any:
         return cls(**table)
     except TypeError as err:
         raise ValueError(f"{origin}: {err}") from None
+
+
+def _intensity(obj: Any, *names: str) -> None:
+    for n in names:
+        v = getattr(obj, n)
+        if not isinstance(v, (int, float)) or isinstance(v, bool) or not 0.0 < v <= 1.0:
+            raise ValueError(f"{type(obj).__name__}.{n} is a fraction of the full output: a number in (0, 1] "
+                             f"(0.15 = 15 %), got {v!r}.")
 
 
 def _positive(obj: Any, *names: str) -> None:

@@ -11,13 +11,21 @@ Pure computation (no I/O, no threads). The stream is cut into overlapping window
 The REM baseline is the median of the windows the caller marks as calm REM
 (:meth:`ArousalDetector.add_baseline`, the engine does it after each usable REM epoch); each
 reading reports the ratio of the window's powers to that baseline. Windows with lost samples or
-absurd amplitudes are marked ``clean=False``.
+absurd amplitudes are marked ``clean=False``; windows of a REM epoch whose power is already
+``calm_ratio`` times the baseline (an arousal) are left out of it, so the baseline does not
+rise after each arousal.
+
+Readings are a function of the data alone, not of how it was chunked: :meth:`process` with
+``rate=False`` returns the windows' powers, and :meth:`rated` puts the ratios on at the moment the
+caller routes the reading, in time order with the epochs that feed the baseline (the pipeline
+does so). The baseline a reading sees is then that of the epochs that ended before it, whether
+the data came in 0.37-s or 7-s chunks.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -123,11 +131,16 @@ class ArousalDetector:
         Windows needed before ratios are reported.
     max_abs_uv : float
         A window whose EEG exceeds this (after removing its mean) is not clean.
+    calm_ratio : float
+        A REM window whose beta or EMG power is this many times the baseline (or, before the
+        baseline has any window, the median of its epoch's windows) is an arousal and is not
+        added to the baseline.
     """
 
     def __init__(self, sfreq: float, eeg_rows: list[int], emg_rows: list[int] | tuple = (),
                  accel_rows: list[int] | tuple = (), window_s: float = 2.0, step_s: float = 1.0,
-                 baseline_windows: int = 600, min_baseline_windows: int = 20, max_abs_uv: float = 500.0) -> None:
+                 baseline_windows: int = 600, min_baseline_windows: int = 20, max_abs_uv: float = 500.0,
+                 calm_ratio: float = 2.0) -> None:
         if not sfreq > 0:
             raise ValueError(f"sfreq must be positive, got {sfreq!r}.")
         if not list(eeg_rows):
@@ -144,6 +157,9 @@ class ArousalDetector:
         self.beta_band = (BETA_BAND[0], min(BETA_BAND[1], nyq * 0.9))
         self.emg_band = (min(EMG_BAND[0], nyq * 0.7), min(EMG_BAND[1], nyq * 0.9))
         self.max_abs_uv = float(max_abs_uv)
+        if not calm_ratio > 1.0:
+            raise ValueError(f"calm_ratio must be > 1, got {calm_ratio!r}.")
+        self.calm_ratio = float(calm_ratio)
         self.min_baseline_windows = int(min_baseline_windows)
         self._base_beta: deque[float] = deque(maxlen=int(baseline_windows))
         self._base_emg: deque[float] = deque(maxlen=int(baseline_windows))
@@ -164,20 +180,42 @@ class ArousalDetector:
         return float(np.median(self._base_beta)), float(np.median(self._base_emg))
 
     def add_baseline(self, start_s: float, end_s: float) -> int:
-        """Add the clean windows that lie within [start_s, end_s] to the REM baseline.
+        """Add the calm clean windows that lie within [start_s, end_s] to the REM baseline.
+
+        A window whose beta or EMG power is ``calm_ratio`` times the reference (the baseline's
+        median, or the median of these windows while the baseline is empty) is left out.
 
         Returns the number of windows added.
         """
-        added = 0
         win_s = self.win / self.sfreq
-        for t, beta, emg, clean in self._recent:
-            if clean and t - win_s >= start_s - 1e-9 and t <= end_s + 1e-9:
-                self._base_beta.append(beta)
-                self._base_emg.append(emg)
-                added += 1
+        cands = [(beta, emg) for t, beta, emg, clean in self._recent
+                 if clean and t - win_s >= start_s - 1e-9 and t <= end_s + 1e-9]
+        if not cands:
+            return 0
+        if self._base_beta:
+            ref_beta, ref_emg = self.baseline()
+        else:
+            ref_beta, ref_emg = (float(v) for v in np.median(np.asarray(cands), axis=0))
+        added = 0
+        for beta, emg in cands:
+            if beta > self.calm_ratio * ref_beta or emg > self.calm_ratio * ref_emg:
+                continue  # an aroused window is not calm REM
+            self._base_beta.append(beta)
+            self._base_emg.append(emg)
+            added += 1
         return added
 
-    def process(self, data: np.ndarray) -> list[ArousalReading]:
+    def rated(self, reading: ArousalReading) -> ArousalReading:
+        """``reading`` with its ratios over the baseline as it stands now (see the module docstring)."""
+        b_beta, b_emg = self.baseline()
+        ready = self.baseline_ready
+        return replace(
+            reading, baseline_ready=ready,
+            beta_ratio=float(reading.beta / b_beta) if ready and b_beta > 0 else float("nan"),
+            emg_ratio=float(reading.emg / b_emg) if ready and b_emg > 0 else float("nan"),
+        )
+
+    def process(self, data: np.ndarray, rate: bool = True) -> list[ArousalReading]:
         """Push samples; return a reading for every window completed by them.
 
         Parameters
@@ -185,6 +223,10 @@ class ArousalDetector:
         data : ndarray, shape (n_rows, n_samples)
             The stream's rows (µV for EEG/EMG, g for accelerometer), consecutive with the
             previous call.
+        rate : bool
+            Put the ratios over the current baseline on the readings (True), or leave them NaN
+            for the caller to :meth:`rated` each reading in time order with the baseline's
+            updates (False: what makes readings independent of the chunking).
         """
         data = np.asarray(data, dtype=np.float64)
         if data.ndim != 2 or data.shape[0] < self._buf.shape[0]:
@@ -201,6 +243,8 @@ class ArousalDetector:
             idx = offs[:, None] + np.arange(self.win)[None, :]
             segs = self._buf[:, idx]  # (rows, n_win, win)
             out = self._readings(segs, starts)
+            if rate:
+                out = [self.rated(r) for r in out]
             self._next = int(starts[-1] + self.hop)
         drop = self._next - self._buf_start
         if drop > 0:
@@ -227,16 +271,12 @@ class ArousalDetector:
             movement = mag.std(axis=1)
         else:
             movement = np.full(len(starts), np.nan)
-        b_beta, b_emg = self.baseline()
-        ready = self.baseline_ready
         out = []
         for i, s in enumerate(starts):
             t = float(s + self.win) / self.sfreq
             self._recent.append((t, float(beta[i]), float(emg[i]), bool(clean[i])))
             out.append(ArousalReading(
                 time=t, beta=float(beta[i]), emg=float(emg[i]), movement_g=float(movement[i]),
-                beta_ratio=float(beta[i] / b_beta) if ready and b_beta > 0 else float("nan"),
-                emg_ratio=float(emg[i] / b_emg) if ready and b_emg > 0 else float("nan"),
-                clean=bool(clean[i]), baseline_ready=ready,
+                beta_ratio=float("nan"), emg_ratio=float("nan"), clean=bool(clean[i]), baseline_ready=False,
             ))
         return out
