@@ -181,10 +181,26 @@ def _has_display() -> bool:
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
+def _qt_platform_ok() -> tuple[bool, str]:
+    """Probe Qt in a child process (Linux desktops) before creating the application: a missing
+    libxcb-cursor0 aborts Qt (exit 134) instead of raising."""
+    from dreamband.ui.platform_probe import needs_probe, probe_qt_platform
+
+    if not needs_probe():
+        return True, ""
+    return probe_qt_platform()
+
+
 def _resolve(verb: str, args: argparse.Namespace) -> Callable[[argparse.Namespace], int]:
     module, func, _ = _VERBS[verb]
     if verb in ("live", "replay") and not getattr(args, "headless", False):
-        if _has_display():
+        ok, why = _qt_platform_ok() if _has_display() else (True, "")
+        if _has_display() and not ok:
+            print(f"dreamband: no window can open: {why}\n"
+                  f"           Running headless instead: `dreamband {verb} --headless ...` prints one line per epoch.",
+                  file=sys.stderr)
+            args.headless = True
+        elif _has_display():
             module, func = "dreamband.ui.app", f"run_{verb}_window"
         else:
             print(

@@ -97,6 +97,11 @@ def _edf_start(path: Path) -> dt.datetime | None:
     return dt.datetime(year, m, d, hh, mm, ss, tzinfo=dt.timezone.utc)
 
 
+#: what ``dreamband report`` reads, for its error messages
+REPORT_READS = ("`dreamband report` reads a session folder, a recording with 'Sleep stage' annotations (EDF+), "
+                "or a hypnogram file (dreamband's hypnogram CSV, Sleep-EDF *-Hypnogram.edf, YASA text, DREAMS).")
+
+
 def build_report(path: str | Path) -> NightReport:
     """Gather the hypnogram, statistics, triggers and signals of a night.
 
@@ -163,12 +168,20 @@ def build_report(path: str | Path) -> NightReport:
             msg = str(err)
             notes.append("hypnogram only: no signals for a spectrogram" if "channels: []" in msg
                          else f"no signals: {msg.split(': ', 1)[-1]}")
+        if stages is None and rec is not None:  # a raw recording: say so, do not read its rows as stages
+            raise ValueError(
+                f"{path}: a recording ({rec.info.get('format', 'signals')}, {len(rec.channel_names)} channels, "
+                f"{rec.data.shape[1] / rec.sfreq / 3600.0:.1f} h) with no sleep stages in it. {REPORT_READS} "
+                f"Stage it first: `dreamband stage {path.name}`, then `dreamband report {path.stem}.hypnogram.csv`."
+            )
         if stages is None:
             try:
                 stages, epoch_s = load_hypnogram(path)
             except ValueError as err:
+                text = str(err)
+                text = text if len(text) <= 160 else text[:157] + "..."
                 raise ValueError(
-                    f"{path}: no sleep stages found ({err}). Stage the recording first "
+                    f"{path}: no sleep stages found ({text}). {REPORT_READS} Stage the recording first "
                     "(`dreamband stage FILE`) and report the hypnogram CSV it writes."
                 ) from None
             if path.suffix.lower() in (".edf", ".bdf") and start is None:

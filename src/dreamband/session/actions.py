@@ -8,7 +8,7 @@ as a warning) after ``max_escalations``. A *cue* (``"cue"``) is a single low pul
 after ``cue_s``. Every change is an :class:`ActionUpdate` event with phase ``start`` / ``ramp`` /
 ``escalate`` / ``stop`` / ``cue`` / ``test`` and is sent to each output:
 
-- ``log``: the Python logger ``dreamband.actions`` (and :attr:`LogOutput.history`);
+- ``log``: one line per update on stdout, or the ``dreamband.actions`` logger once logging is configured (and :attr:`LogOutput.history`);
 - ``marker``: a BrainFlow marker into the stream (``source.insert_marker``), value = policy code
   (+10 when it stops), and a ``MarkerInserted`` event;
 - ``notify``: a ``LogMessage`` with level ``"notify"`` for the UI;
@@ -26,6 +26,7 @@ import logging
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import wave
 from dataclasses import dataclass, field
@@ -92,14 +93,27 @@ class ActionOutput:
 
 
 class LogOutput(ActionOutput):
-    """Writes each update to the ``dreamband.actions`` logger."""
+    """Writes each update as one line: to the ``dreamband.actions`` logger when the program has
+    configured logging (a handler on it or an ancestor), else to ``stream`` (default stdout), so
+    the action prints something by default (Python drops INFO records with no handler).
 
-    def __init__(self) -> None:
+    Parameters
+    ----------
+    stream : text stream, optional
+        Where lines go without a logging handler (default: ``sys.stdout`` at each write).
+    """
+
+    def __init__(self, stream: Any = None) -> None:
         super().__init__("log")
+        self.stream = stream
 
     def emit(self, time: float, policy: str, phase: str, intensity: float, reason: str) -> list[Event]:
         super().emit(time, policy, phase, intensity, reason)
-        log.info("t=%.1f s %s %s %.0f%% %s", time, policy, phase, intensity * 100, reason)
+        line = f"t={time:.1f} s {policy} {phase} {intensity * 100:.0f}% {reason}"
+        if log.hasHandlers():
+            log.info("%s", line)
+        else:
+            print(f"action log: {line}", file=self.stream or sys.stdout, flush=True)
         return []
 
 

@@ -29,14 +29,46 @@ def recorder_factory(args: argparse.Namespace, record: bool) -> Any:
     return make
 
 
-def build_engine(args: argparse.Namespace, replay: bool = False) -> SessionEngine:
-    """The engine for the CLI options (source, settings, recorder)."""
+def faster_than_real_time(args: argparse.Namespace, replay: bool) -> bool:
+    """True when the session plays data faster than it happened (a replay, or the sleeper board,
+    at a speed other than 1): its sounds and commands are recorded, never played."""
+    if not replay:
+        from dreamband.firmware_bridge.config import configured_board_name
+
+        if configured_board_name(args) != "sleeper":
+            return False
+    speed = getattr(args, "speed", None)
+    if speed is None:
+        return replay  # a headless replay defaults to max
+    return str(speed).strip().lower() not in ("1", "1.0", "1x")
+
+
+def session_settings(args: argparse.Namespace, replay: bool = False) -> SessionSettings:
+    """The settings of the CLI options, muted when the data plays faster than real time."""
     settings = SessionSettings.from_args(args)
-    if replay:
-        speed = getattr(args, "speed", None)
-        if speed is None or str(speed).strip().lower() not in ("1", "1.0", "1x"):
-            settings.actions.play_sound = "never"  # a fast replay records its sounds, never plays them
+    if faster_than_real_time(args, replay):
+        settings.actions.play_sound = "never"  # a fast replay records its sounds, never plays them
+        if "command" in settings.actions.outputs:  # ... nor runs the user's lamp at 600x
+            settings.actions.outputs = [o for o in settings.actions.outputs if o != "command"]
+    return settings
+
+
+def build_engine(args: argparse.Namespace, replay: bool = False) -> SessionEngine:
+    """The engine for the CLI options (source, settings, recorder, net-out)."""
+    settings = session_settings(args, replay)
     source = open_source(args, replay_default_speed="max" if replay else 1.0)
+    return engine_for_source(args, source, replay, settings)
+
+
+def engine_for_source(args: argparse.Namespace, source: Any, replay: bool = False,
+                      settings: SessionSettings | None = None) -> SessionEngine:
+    """The engine of the CLI options on an opened source: settings, session folder and net-out sink.
+
+    Used by :func:`build_engine` and after a seek in the replay window (a fresh engine from the
+    new position keeps recording and sending, like the first one). The source is stopped when
+    the engine cannot be built.
+    """
+    settings = settings or session_settings(args, replay)
     if replay:
         record = bool(getattr(args, "session_dir", None)) and not getattr(args, "no_record", False)
     else:

@@ -6,6 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+#: the epoch a replay must hold at least once, seconds
+EPOCH_S: float = 30.0
 #: chunk length of a ``--speed max`` replay, seconds of recording
 MAX_SPEED_CHUNK_S: float = 5.0
 
@@ -77,6 +79,10 @@ def _open_replay(args: argparse.Namespace, path: Path, default_speed: str | floa
     from dreamband.recordings.replay import RecordingSource, parse_speed
 
     rec = load_recording(path, board_id=recording_board(args))
+    duration = rec.data.shape[1] / rec.sfreq
+    if duration < EPOCH_S:
+        raise ValueError(f"{path.name} holds {duration:.1f} s of signal, less than one {EPOCH_S:g}-s epoch: "
+                         "nothing could be staged. Replay a recording of at least 30 s (a night, for triggers).")
     speed = parse_speed(getattr(args, "speed", None) or default_speed)
     # as fast as possible: 5-s chunks (fewer, larger steps; the data clock makes them equivalent)
     chunk_s = MAX_SPEED_CHUNK_S if speed == "max" else 1.0

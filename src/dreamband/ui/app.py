@@ -45,13 +45,13 @@ def open_engine(args: argparse.Namespace, replay: bool = False) -> Any:
     return build_engine(args, replay=replay)
 
 
-def _restart_factory(args: argparse.Namespace):
-    """``factory(source) -> SessionEngine`` used after a replay seek (same settings, no new folder)."""
-    from dreamband.session.engine import SessionEngine
-    from dreamband.session.settings import SessionSettings
+def _restart_factory(args: argparse.Namespace, replay: bool = True):
+    """``factory(source) -> SessionEngine`` used after a replay seek: built as the first engine
+    was (settings, muting, session folder, net-out sink), from the new position."""
+    from dreamband.session.live import engine_for_source
 
     def factory(source: Any) -> Any:
-        return SessionEngine(source, SessionSettings.from_args(args))
+        return engine_for_source(args, source, replay=replay)
 
     return factory
 
@@ -74,7 +74,7 @@ def _make_console(args: argparse.Namespace, engine: Any, start_engine: bool = Tr
     """The console; ``bedside`` (``dreamband live``): open on the signal check, night mode at
     the first sleep epoch, the morning view at the end."""
     replay = _replay_source(engine)
-    factory = _restart_factory(args) if replay is not None else None
+    factory = _restart_factory(args, replay=bool(getattr(args, "file", None))) if replay is not None else None
     return NightConsole(engine, replay=replay, board_name=_board_label(args, engine),
                         engine_factory=factory, start_engine=start_engine, check_first=bedside,
                         night_mode=bedside, morning=bedside or replay is not None)

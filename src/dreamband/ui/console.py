@@ -88,6 +88,20 @@ def _parse_window(text: str | None) -> tuple[dt.time, dt.time] | None:
         return None
 
 
+def _show_speed(box: QtWidgets.QComboBox, text: str) -> None:
+    """Select ``text`` (``"600x"``) in the speed box, adding it in speed order when it is not a step."""
+    if box.findText(text) < 0:
+        value = float(text.removesuffix("x"))
+        at = next((i for i in range(box.count()) if box.itemText(i) == "max"
+                   or float(box.itemText(i).removesuffix("x")) > value), box.count())
+        box.blockSignals(True)
+        box.insertItem(at, text)
+        box.blockSignals(False)
+    box.blockSignals(True)  # showing the speed the source already plays at is not a change
+    box.setCurrentText(text)
+    box.blockSignals(False)
+
+
 def scored_segments(source: Any) -> list[tuple[float, float, int]]:
     """``(start_s, end_s, stage)`` of the ``"Sleep stage X"`` annotations of a replayed recording."""
     recording = getattr(source, "recording", None)
@@ -270,6 +284,7 @@ class NightConsole(ScreensMixin, QtWidgets.QMainWindow):
             speed = getattr(self.replay, "speed", 1.0)
             speed_text = "max" if speed == "max" else f"{float(speed):g}x"
             self.replay_controls = ReplayControls(float(getattr(self.replay, "duration_s", 0.0)), speed_text)
+            _show_speed(self.replay_controls.speed_box, speed_text)
             self.replay_controls.pauseToggled.connect(self.set_paused)
             self.replay_controls.speedChanged.connect(self.set_speed)
             self.replay_controls.seekRequested.connect(self.seek)
