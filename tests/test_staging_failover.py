@@ -34,7 +34,7 @@ def montage():
 
 
 def _run(data, names, types):
-    pipe = SessionPipeline(SFREQ, names, types, SessionSettings())
+    pipe = SessionPipeline(SFREQ, names, types, SessionSettings(), failover=True)
     events = []
     step = int(10 * SFREQ)
     for i in range(0, data.shape[1], step):

@@ -141,6 +141,7 @@ class SessionEngine:
             stager=stager or Stager(model=self.settings.model_path, n_channels=1),
             preferred_staging=getattr(montage, "staging_channels", None) if montage is not None else None,
             start_datetime=self._start_override,
+            failover=True,  # live and replay: a staging channel that falls off is replaced
         )
         self.actions = ActionManager(self.settings.actions, source=source, play_sound=play_sound)
         self.pipeline.actions = self.actions  # the pipeline decides, the actions act

@@ -213,6 +213,9 @@ class SessionPipeline:
         Mains notch of the default conditioner (``"auto"``: 50 and 60 Hz).
     arousals : bool
         Run the arousal detector (when the rate allows it).
+    failover : bool
+        Staging-channel failover (:meth:`staging_positions`; the engine turns it on). Off, the
+        staging channels stay fixed, as the batch path (:meth:`stage_night`) stages them.
 
     Attributes
     ----------
@@ -228,7 +231,7 @@ class SessionPipeline:
                  staging_rows: list[int] | None = None, preferred_staging: Any = None,
                  start_datetime: dt.datetime | None = None, triggers: bool = True, actions: Any = None,
                  conditioner: Conditioner | None = None, arousals: bool = True, condition: bool = True,
-                 line_hz: float | str | None = "auto") -> None:
+                 line_hz: float | str | None = "auto", failover: bool = False) -> None:
         self.sfreq = float(sfreq)
         if not np.isfinite(self.sfreq) or self.sfreq <= 0:
             raise ValueError(f"sfreq must be a positive number of Hz, got {sfreq!r}.")
@@ -259,7 +262,9 @@ class SessionPipeline:
         # failover: the staging rows, then the other frontal EEG rows, best first (frontal_rank)
         spare = sorted((frontal_rank(self.channel_names[r]), r) for r in self._eeg_rows
                        if r not in self.staging_rows and frontal_rank(self.channel_names[r]) is not None)
-        self.failover_rows: list[int] = self.staging_rows + [r for _, r in spare]
+        spare_rows = [r for _, r in spare]
+        self.failover = bool(failover)
+        self.failover_rows: list[int] = self.staging_rows + (spare_rows if self.failover else [])
         self._cand_pos = [self._exg_rows.index(r) for r in self.failover_rows]
         self._pending_logs: list[Event] = []
         # only the staging rows and their failover rows are resampled to 100 Hz (staging_v holds
@@ -287,7 +292,7 @@ class SessionPipeline:
         self.epochs: list[EpochStaged] = []
         self.triggers: list[TriggerFired] = []
         self._quality: dict[str, str] = {}
-        self._lost_names = [self.channel_names[r] for r in self.failover_rows]
+        self._lost_names = [self.channel_names[r] for r in self.staging_rows + spare_rows]
         self._epoch_end = 0.0
         self._n = 0
         self._batch_done = False
