@@ -235,3 +235,23 @@ def test_console_without_engine_ends_into_the_morning_view(qtbot):
     assert view.trigger_table.topLevelItem(0).text(4) == "woke after 0.3 min"  # the W epoch at 150 s
     assert not view.report_button.isEnabled()  # not recorded: nothing to open
     assert "not recorded" in view.report_button.toolTip()
+
+
+@pytest.mark.slow
+def test_screenshots_of_the_bedside_screens(tmp_path, qtbot):
+    from pyqtgraph.Qt import QtGui
+
+    from dreamband.cli import main
+
+    night = tmp_path / "night.png"
+    assert main(["screenshot", str(night), "--board", "sleeper", "--after", "300", "--screen", "night",
+                 "--alarm", "06:30-07:00"]) == 0
+    img = QtGui.QImage(str(night))
+    assert (img.width(), img.height()) == (1400, 860)
+    pixels = [img.pixelColor(x, y) for x in range(0, 1400, 4) for y in range(0, 860, 4)]
+    assert max(c.blue() for c in pixels) < 40  # no blue light at night
+    assert max(c.red() for c in pixels) > 80  # ... but dark-red text
+    check = tmp_path / "check.png"
+    assert main(["screenshot", str(check), "--board", "synthetic", "--after", "3", "--screen", "check"]) == 0
+    assert check.stat().st_size > 10_000
+    assert main(["screenshot", str(tmp_path / "x.png"), "--board", "sleeper", "--screen", "check"]) == 2

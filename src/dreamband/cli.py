@@ -167,6 +167,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--after", type=float, default=60.0, metavar="SECONDS", help="Seconds of data before the picture.")
     p.add_argument("--replay", default=None, metavar="FILE", help="Replay this recording (fast) instead of a board.")
     p.add_argument("--size", default="1400x860", metavar="WxH", help="Window size in pixels (default 1400x860).")
+    p.add_argument("--screen", default="lab", choices=["lab", "check", "night", "morning"],
+                   help="Which screen: lab (default), check (signal check, live boards), night (night mode), morning.")
     p.add_argument("--alarm", default=None, metavar="HH:MM-HH:MM", help="Smart-alarm window to show (and fire), e.g. 06:30-07:00.")
     p.add_argument("--triggers", default=None, metavar="NAMES", help="Comma-separated policies to enable (smart_alarm, nightmare_wake, dream_report, rem_cue).")
     _add_source_args(p)

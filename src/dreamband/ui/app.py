@@ -23,6 +23,9 @@ from pyqtgraph.Qt import QtCore, QtWidgets
 from dreamband.ui import theme
 from dreamband.ui.console import NightConsole
 
+#: ``dreamband screenshot --screen`` choices.
+SCREENS = ("lab", "check", "night", "morning")
+
 __all__ = ["make_app", "open_engine", "render_console", "run_live_window", "run_replay_window",
            "run_screenshot"]
 
@@ -150,8 +153,14 @@ def run_screenshot(args: argparse.Namespace) -> int:
 
     A replay (or a board that can replay, like ``sleeper``) is stepped in manual mode as fast
     as the machine goes until ``--after`` seconds of data; a live board streams in real time
-    for that long. Then the window is drawn offscreen and written as a PNG.
+    for that long. Then the window is drawn offscreen and written as a PNG. ``--screen``
+    chooses the screen: ``lab`` (default), ``check`` (the signal check on a live board, after
+    ``--after`` seconds of it), ``night`` (night mode) or ``morning`` (the session ended there;
+    recorded into a temporary folder so the report is written as after a real night).
     """
+    screen = str(getattr(args, "screen", None) or "lab")
+    if screen not in SCREENS:
+        raise ValueError(f"--screen must be one of {', '.join(SCREENS)}, got {screen!r}.")
     if not _display_available():
         os.environ["QT_QPA_PLATFORM"] = "offscreen"  # a picture needs no screen
     after = float(args.after)
@@ -164,6 +173,15 @@ def run_screenshot(args: argparse.Namespace) -> int:
     src_args = copy.copy(args)
     src_args.no_record = True
     is_replay = bool(getattr(args, "replay", None))
+    if screen == "check" and (is_replay or str(getattr(args, "board", "") or "").lower() == "sleeper"):
+        raise ValueError("--screen check shows the signal check of a live board; drop --replay (and --board sleeper).")
+    tmp = None
+    if screen == "morning":
+        import tempfile
+
+        tmp = tempfile.TemporaryDirectory(prefix="dreamband-screenshot-")
+        src_args.no_record = False
+        src_args.session_dir = tmp.name
     if is_replay:
         if not Path(args.replay).exists():
             raise FileNotFoundError(f"Recording {args.replay} does not exist.")
@@ -173,25 +191,55 @@ def run_screenshot(args: argparse.Namespace) -> int:
     app = make_app()
     engine = open_engine(src_args, replay=is_replay)
     fast = _replay_source(engine) is not None
-    console = _make_console(src_args, engine, start_engine=not fast)
+    if screen == "check":
+        console = _make_console(src_args, engine, start_engine=False, bedside=True)
+        engine.source.start()
+    else:
+        console = _make_console(src_args, engine, start_engine=not fast)
+        console.morning_enabled = screen == "morning"
     console.resize(width, height)
     console.show()
     try:
-        if fast:
+        if fast and screen != "check":
             _step_until(engine, console, app, after)
         else:
-            deadline = time.monotonic() + after
-            while time.monotonic() < deadline and not console.ended:
-                app.processEvents(QtCore.QEventLoop.ProcessEventsFlag.AllEvents, 50)
-                time.sleep(0.01)
+            _wait(app, console, after)
             console.poll(budget_s=1.0)
         console.traces.auto_gain()  # fit the traces to the last seconds shown
+        if screen == "check" and console.check_view is not None:
+            console.check_view.judge()
+        elif screen == "night":
+            console.enter_night_mode("screenshot")
+        elif screen == "morning":
+            _end_for_morning(engine, console, app)
         render_console(console, out)
     finally:
         console.shutdown()
         console.close()
+        if tmp is not None:
+            tmp.cleanup()
     print(f"wrote {out} ({out.stat().st_size // 1024} KB, {console.session_time:.0f} s of data)")
     return 0
+
+
+def _wait(app: QtWidgets.QApplication, console: NightConsole, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and not console.ended:
+        app.processEvents(QtCore.QEventLoop.ProcessEventsFlag.AllEvents, 50)
+        time.sleep(0.01)
+
+
+def _end_for_morning(engine: Any, console: NightConsole, app: QtWidgets.QApplication) -> None:
+    """End the session where it is and wait for the morning view's report."""
+    if not engine.ended:
+        engine.stop()
+    console.poll(budget_s=60.0)
+    if console.mode != "morning":
+        console.show_morning()
+    deadline = time.monotonic() + 120.0
+    while console.report_timer.isActive() and time.monotonic() < deadline:
+        app.processEvents(QtCore.QEventLoop.ProcessEventsFlag.AllEvents, 50)
+        time.sleep(0.02)
 
 
 def _step_until(engine: Any, console: NightConsole, app: QtWidgets.QApplication, after: float) -> None:

@@ -97,8 +97,12 @@ class CheckView(QtWidgets.QWidget):
                                               "waiting for signal", "", ""])
             self.table.addTopLevelItem(item)
             self.items[name] = item
-        for col, width in enumerate((90, 330, 560)):
+        header = self.table.header()
+        header.setStretchLastSection(False)
+        for col, width in enumerate((80, 470, 500, 210)):
             self.table.setColumnWidth(col, width)
+        header.setSectionResizeMode(2, QtWidgets.QHeaderView.ResizeMode.Stretch)
+        self.table.setStyleSheet("QTreeWidget { font-size: 11pt; }")
         layout.addWidget(self.table, 1)
         self.summary = QtWidgets.QLabel("waiting for signal …")
         self.summary.setObjectName("plainLabel")
@@ -108,6 +112,7 @@ class CheckView(QtWidgets.QWidget):
         self.start_button = QtWidgets.QPushButton("Start the night")
         self.start_button.setEnabled(False)
         self.start_button.setMinimumHeight(36)
+        self.start_button.setObjectName("startButton")
         self.start_button.clicked.connect(lambda: self.startRequested.emit(False))
         self.anyway_button = QtWidgets.QPushButton("Start anyway")
         self.anyway_button.setToolTip("Start the night although the check is not good (written in the session's events)")

@@ -83,7 +83,7 @@ def _fmt(key: str, value: float) -> str:
         return f"{value:.0f}"
     if unit == "min" and value >= 60:
         return f"{int(value // 60)} h {value % 60:02.0f} min"
-    return f"{value:.0f} {unit}" if unit == "%" or unit == "% of TST" else f"{value:.0f} {unit}"
+    return f"{value:.0f} %" if unit.startswith("%") else f"{value:.0f} {unit}"
 
 
 class MorningView(QtWidgets.QWidget):
@@ -121,7 +121,8 @@ class MorningView(QtWidgets.QWidget):
         self.stat_labels: dict[str, QtWidgets.QLabel] = {}
         for key in SHOWN_STATS:
             value = QtWidgets.QLabel("–")
-            self.stats_form.addRow(LABELS.get(key, (key, ""))[0], value)
+            label, unit = LABELS.get(key, (key, ""))
+            self.stats_form.addRow(f"{label} ({unit})" if key.startswith("%") else label, value)
             self.stat_labels[key] = value
         lower.addWidget(stats_box, 2)
         trig_box = QtWidgets.QGroupBox("Triggers")

@@ -62,6 +62,8 @@ QPushButton, QToolButton {{ background: {PANEL}; border: 1px solid {PANEL_BORDER
 QPushButton:hover, QToolButton:hover {{ border-color: {ACCENT}; }}
 QPushButton:checked {{ background: #1a2130; }}
 QPushButton:disabled {{ color: #333a45; }}
+QPushButton#startButton:enabled {{ background: #1d2e24; color: {TEXT_BRIGHT}; border-color: #6f8f7a;
+    font-size: 12pt; padding: 4px 18px; }}
 QComboBox, QSpinBox, QDoubleSpinBox, QTimeEdit, QLineEdit {{ background: {PANEL};
     border: 1px solid {PANEL_BORDER}; padding: 1px 4px; color: {TEXT}; }}
 QComboBox QAbstractItemView {{ background: {PANEL}; color: {TEXT};
