@@ -128,3 +128,86 @@ def zone_label(when: dt.datetime) -> str:
     if key and key != "localtime" and key != abbrev:
         return f"{key}, {abbrev}" if abbrev else str(key)
     return abbrev or "local time"
+
+
+class DriftTracker:
+    """The board's real sampling rate from its timestamps: how far its clock is from the nominal.
+
+    Session time is samples / nominal rate. An amplifier whose crystal is 0.3 % fast delivers
+    8 h of samples in 7 h 58.6 min: without a correction the alarm moves by 1.4 min. BrainFlow
+    stamps every sample with the host's clock when it arrives (late by the USB/radio latency,
+    never early), and the stream keeps sample counts on the board's clock (lost samples come
+    back as NaN). So in each block of ``block_s`` of data the *smallest* offset
+    ``timestamp - index / nominal`` lies on the board's clock line, and the slope of those minima
+    over the night is the rate error.
+
+    Parameters
+    ----------
+    nominal_sfreq : float
+        The rate the board says it has, Hz.
+    block_s : float
+        Data seconds per block (one minimum per block).
+    min_span_s : float
+        Data seconds the fit must span before a rate is reported.
+    max_ppm : float
+        Larger errors are not believed (timestamps that are not the host's clock, e.g. a
+        replayed file's synthetic stamps at another speed): the tracker then reports nothing.
+    """
+
+    def __init__(self, nominal_sfreq: float, block_s: float = 30.0, min_span_s: float = 120.0,
+                 max_ppm: float = 20000.0) -> None:
+        if not nominal_sfreq > 0:
+            raise ValueError(f"nominal_sfreq must be positive, got {nominal_sfreq!r}.")
+        self.nominal = float(nominal_sfreq)
+        self.block_n = max(1, int(round(block_s * self.nominal)))
+        self.min_span_s = float(min_span_s)
+        self.max_ppm = float(max_ppm)
+        self._blocks: dict[int, float] = {}  # block -> smallest offset (s)
+        self._slope: float | None = None
+
+    def update(self, first_sample: int, timestamps) -> None:
+        """Take one chunk: ``timestamps`` (UNIX s, one per sample) from sample ``first_sample`` on."""
+        import numpy as np
+
+        ts = np.asarray(timestamps, dtype=np.float64)
+        if ts.size == 0:
+            return
+        idx = first_sample + np.arange(ts.size)
+        ok = np.isfinite(ts) & (ts > 0)
+        if not ok.any():
+            return
+        off = ts[ok] - idx[ok] / self.nominal
+        blk = idx[ok] // self.block_n
+        for b in np.unique(blk):
+            m = float(off[blk == b].min())
+            self._blocks[int(b)] = min(m, self._blocks.get(int(b), m))
+        self._fit(int(blk.max()))
+
+    def _fit(self, current: int) -> None:
+        import numpy as np
+
+        done = sorted(b for b in self._blocks if b < current)  # whole blocks only
+        if len(done) < 3 or (done[-1] - done[0]) * self.block_n / self.nominal < self.min_span_s:
+            return
+        x = (np.asarray(done, dtype=float) + 0.5) * self.block_n / self.nominal
+        y = np.asarray([self._blocks[b] for b in done])
+        slope = float(np.polyfit(x, y, 1)[0])
+        self._slope = slope if abs(slope) * 1e6 <= self.max_ppm else None
+
+    @property
+    def ppm(self) -> float | None:
+        """Board rate error in parts per million (+: the board runs fast), None until known."""
+        if self._slope is None:
+            return None
+        return (1.0 / (1.0 + self._slope) - 1.0) * 1e6
+
+    @property
+    def rate(self) -> float | None:
+        """The board's real rate, Hz (None until known)."""
+        ppm = self.ppm
+        return None if ppm is None else self.nominal * (1.0 + ppm * 1e-6)
+
+    @property
+    def wall_per_data(self) -> float:
+        """Real seconds per second of data time (samples / nominal); 1.0 until known."""
+        return 1.0 if self._slope is None else 1.0 + self._slope

@@ -582,6 +582,7 @@ class SessionEngine:
             "achieved_rate": self.pipeline.n_samples / wall if wall > 0 else 0.0, "nominal_rate": self.sfreq,
             "lost_samples": int(lost), "dropouts": int(dropouts), "epochs": len(self.epochs),
             "triggers": len(self.triggers),
+            "drift_ppm": self.pipeline.drift.ppm, "board_rate": self.pipeline.drift.rate,
         }
 
     def __enter__(self) -> SessionEngine:

@@ -28,6 +28,13 @@ def hms(seconds: float) -> str:
     return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
+def _drift_text(stats: dict[str, Any]) -> str:
+    ppm = stats.get("drift_ppm")
+    if ppm is None:
+        return ""
+    return f", clock drift {ppm:+.0f} ppm (board {stats['board_rate']:.3f} Hz)"
+
+
 class HeadlessPrinter:
     """Print session events for a person watching a terminal.
 
@@ -110,7 +117,8 @@ class HeadlessPrinter:
         """One status line from ``SessionEngine.stats()``."""
         self._print(f"status: {stats['samples']} samples ({hms(stats['data_s'])} of data in {stats['wall_s']:.1f} s), "
                     f"rate {stats['achieved_rate']:.1f} Hz (nominal {stats['nominal_rate']:g}), "
-                    f"lost {stats['lost_samples']} samples, {stats['dropouts']} dropouts, {stats['epochs']} epochs")
+                    f"lost {stats['lost_samples']} samples, {stats['dropouts']} dropouts, {stats['epochs']} epochs"
+                    + _drift_text(stats))
 
     def summary(self, state: dict[str, Any], triggers: list[TriggerFired]) -> None:
         """The night in a few lines: onsets, stages, WASO, REM periods, triggers."""

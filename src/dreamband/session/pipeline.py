@@ -46,6 +46,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from dreamband.firmware_bridge.chunk import StreamChunk, StreamEvent
+from dreamband.firmware_bridge.clock import DriftTracker
 from dreamband.firmware_bridge.montage import frontal_rank, pick_staging_channels
 from dreamband.session.events import (
     EpochStaged,
@@ -294,6 +295,7 @@ class SessionPipeline:
         self._quality: dict[str, str] = {}
         self._lost_names = [self.channel_names[r] for r in self.staging_rows + spare_rows]
         self._epoch_end = 0.0
+        self.drift = DriftTracker(self.sfreq)
         self._n = 0
         self._batch_done = False
 
@@ -511,6 +513,9 @@ class SessionPipeline:
         if n == 0:
             return []
         staged = self.stage_stream(chunk.data)
+        if chunk.timestamps is not None and len(chunk.timestamps) == n:
+            self.drift.update(int(chunk.first_sample), chunk.timestamps)  # the board's real rate
+            self.night.wall_per_data = self.drift.wall_per_data
         t = self.time
         events: list[Event] = [SamplesArrived(t, chunk)]
         self.night.note_samples(t)

@@ -84,6 +84,8 @@ class NightState:
             start_datetime = dt.datetime.now(local_zone())
         start_datetime = localize(start_datetime)  # the local zone's rules (DST), not a fixed offset
         self.start_datetime: dt.datetime = start_datetime
+        #: real seconds per second of data (the board's clock drift; 1.0 until measured)
+        self.wall_per_data: float = 1.0
         self.epoch_s = float(epoch_s)
         self.persistent_sleep_epochs = max(1, int(round(persistent_sleep_min * 60.0 / self.epoch_s)))
         self.rem_interruption_epochs = int(rem_interruption_epochs)
@@ -157,8 +159,12 @@ class NightState:
         return 0 if self.sleep_onset is None else self.cycles_completed + 1
 
     def wall_clock(self, time: float) -> dt.datetime:
-        """Wall-clock datetime of a session time (seconds)."""
-        return wall_at(self.start_datetime, time)  # in UTC: right across a DST change
+        """Wall-clock datetime of a session time (seconds of data), with the board's measured drift."""
+        return wall_at(self.start_datetime, time * self.wall_per_data)  # in UTC: right across a DST change
+
+    def data_time(self, wall_elapsed_s: float) -> float:
+        """Session time (seconds of data) at ``wall_elapsed_s`` real seconds after the start."""
+        return wall_elapsed_s / self.wall_per_data
 
     def minutes(self, stage: int) -> float:
         """Minutes staged as ``stage`` so far."""

@@ -97,7 +97,8 @@ class SmartAlarm(Policy):
         if self._abs is None or self._abs_for != state.start_datetime:
             self._abs = window_seconds(state.start_datetime, self._window)
             self._abs_for = state.start_datetime
-        return self._abs
+        to_data = getattr(state, "data_time", None)  # the board's drift: wall seconds -> data seconds
+        return self._abs if to_data is None else (to_data(self._abs[0]), to_data(self._abs[1]))
 
     def on_epoch(self, epoch: Any, state: Any) -> list[Any]:
         win = self.window_session_s(state)
