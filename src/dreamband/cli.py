@@ -65,6 +65,9 @@ def _add_session_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--speed", default=None, help="Replay speed: 1 (real time), N (N times faster) or max.")
     g.add_argument("--seek", type=float, default=None, metavar="SECONDS", help="Start a replay this many seconds in.")
     g.add_argument("--net-out", default=None, metavar="HOST:PORT", help="Also send every event (stages, states, triggers...) as JSON over UDP to HOST:PORT.")
+    g.add_argument("--model", default=None,
+                   help="Staging model: fpz (one frontal channel, default), fpz+pz (frontal + parietal: the "
+                        "montage's staging channels, or the picker's two EEG channels), or a model file.")
     g.add_argument("--status-every", type=float, default=5.0, metavar="SECONDS", help="Seconds between status lines in headless mode.")
     t = p.add_argument_group("wake triggers")
     t.add_argument("--alarm", default=None, metavar="HH:MM-HH:MM", help="Smart-alarm window, e.g. 06:30-07:00.")

@@ -85,7 +85,9 @@ def pick_staging_channels(names: Sequence[str], types: Sequence[str], n: int = 1
     ranked = [(frontal_rank(names[i]), i) for i in eeg]
     frontal = sorted((r, i) for r, i in ranked if r is not None)
     order = ([frontal[0][1]] if frontal else []) + eeg
-    rows += [i for i in order if i not in rows]
+    for i in order:  # each channel once (the most frontal one is also in ``eeg``)
+        if i not in rows:
+            rows.append(i)
     if len(rows) < n or n < 1:
         raise ValueError(f"The stager needs {n} EEG channel(s); the channels are "
                          f"{', '.join(f'{a} ({b})' for a, b in zip(names, types, strict=True)) or 'none'}.")

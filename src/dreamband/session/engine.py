@@ -138,7 +138,7 @@ class SessionEngine:
         montage = getattr(source, "montage", None)
         self.pipeline = SessionPipeline(
             self.sfreq, self.channel_names, self.channel_types, self.settings,
-            stager=stager or Stager(model=self.settings.model_path, n_channels=1),
+            stager=stager or Stager.for_model(self.settings.model_path),
             preferred_staging=getattr(montage, "staging_channels", None) if montage is not None else None,
             start_datetime=self._start_override,
             failover=True,  # live and replay: a staging channel that falls off is replaced

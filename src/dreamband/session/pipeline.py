@@ -249,7 +249,7 @@ class SessionPipeline:
         self._exg_rows = [i for i, t in enumerate(types) if t in ("eeg", "eog", "emg")]
         self._exg_names = [self.channel_names[i] for i in self._exg_rows]
         self._eeg_names = [self.channel_names[i] for i in self._eeg_rows]
-        self.stager = stager or Stager(model=self.settings.model_path, n_channels=1)
+        self.stager = stager or Stager.for_model(self.settings.model_path)
         if staging_rows is None:
             staging_rows = pick_staging_channels(self.channel_names, types, self.stager.n_channels,
                                                  preferred=preferred_staging)

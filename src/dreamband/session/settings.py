@@ -326,12 +326,39 @@ class SessionSettings:
         elif command and "command" not in acts.outputs:
             acts.outputs = [*acts.outputs, "command"]
         acts.__post_init__()
+        model = getattr(args, "model", None)
+        if model:
+            settings.model_path = resolve_model_name(str(model))
         duration = getattr(args, "duration", None)
         if duration is not None:
             if duration <= 0:
                 raise ValueError(f"--duration must be positive seconds, got {duration}.")
             settings.duration_s = float(duration)
         return settings
+
+
+#: ``--model`` names of the shipped models (``dreamband train --channels`` uses the same names)
+MODEL_NAMES: dict[str, str] = {"fpz": "stager_fpz", "fpz+pz": "stager_fpz_pz"}
+
+
+def resolve_model_name(text: str) -> str:
+    """``--model`` as the stager loads it: a shipped model's name (``fpz``, ``fpz+pz``) or a file.
+
+    Raises
+    ------
+    FileNotFoundError
+        A path that names no model file (``.npz``/``.json`` pair).
+    """
+    key = text.strip().lower()
+    if key in MODEL_NAMES:
+        return MODEL_NAMES[key]
+    if key in MODEL_NAMES.values():
+        return key
+    p = Path(text).expanduser()
+    if not (p.exists() or p.with_suffix(".npz").exists() or p.with_suffix(".json").exists()):
+        raise FileNotFoundError(f"No model {text!r}: give a model file written by `dreamband train`, or a "
+                                f"shipped model: {', '.join(MODEL_NAMES)}.")
+    return str(p)
 
 
 def _apply_enabled(triggers: TriggerSettings, names: Any, origin: str) -> None:

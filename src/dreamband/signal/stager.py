@@ -177,6 +177,15 @@ class Stager:
         ``use_hmm`` metadata).
     """
 
+    @classmethod
+    def for_model(cls, model: StagingModel | str | Path | None = None, use_hmm: bool | None = None) -> Stager:
+        """A stager of ``model`` (a file or a shipped model's name; None: the one-channel model)
+        with as many staging channels as the model was trained on (``--model`` on live/replay)."""
+        if model is None:
+            return cls(None, n_channels=1, use_hmm=use_hmm)
+        loaded = model if isinstance(model, StagingModel) else StagingModel.load(model)
+        return cls(loaded, n_channels=loaded.n_channels, use_hmm=use_hmm)
+
     def __init__(self, model: StagingModel | str | Path | None = None, n_channels: int = 1, use_hmm: bool | None = None) -> None:
         if model is None:
             if n_channels not in SHIPPED_MODELS:
