@@ -96,3 +96,20 @@ def test_reversed_alarm_window_is_refused(capsys):
     assert parse_window("23:30-00:15") == (dt.time(23, 30), dt.time(0, 15))  # crossing midnight is fine
     assert main(["live", "--headless", "--no-record", "--alarm", "07:00-06:30", "--duration", "1"]) == 2
     assert "Did you mean 06:30-07:00" in capsys.readouterr().err
+
+
+def test_report_shows_local_time_with_the_zone(paris, tmp_path):
+    """An 8-h night from 23:00 CEST on 26 Oct 2024 ends at 06:00 CET; the axis names the zone."""
+    import numpy as np
+
+    from dreamband.recordings.report import NightReport, format_report, write_report
+    from dreamband.recordings.stats import sleep_statistics
+
+    stages = np.array([0] * 20 + [2] * 900 + [0] * 40, dtype=np.int8)  # 960 epochs = 8 h
+    start = localize(dt.datetime(2024, 10, 26, 23, 0).astimezone())  # how session.json's offset is read back
+    r = NightReport("night", tmp_path, start, stages, 30.0, sleep_statistics(stages, 30.0))
+    head = format_report(r).splitlines()[0]
+    assert "(2024-10-26 23:00 - 06:00 Europe/Paris, CET)" in head  # before: "- 07:00 UTC+02:00"
+    assert r.clock(8 * 3600.0) == "06:00"
+    png, _ = write_report(r, tmp_path, "report")
+    assert png.stat().st_size > 0
