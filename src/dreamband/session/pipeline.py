@@ -29,7 +29,8 @@ Seams left for the next steps of the project:
   streaming resampler over the continuous signal (:class:`~dreamband.signal.epochs.EpochBuffer`).
   Quality is judged on the conditioned epoch, railing/flat/clipping on the raw one.
 - :meth:`SessionPipeline.staging_positions` chooses the staging channels of each epoch from its
-  quality (today: the fixed staging channels; the place for staging-channel failover).
+  quality: with ``failover`` (the engine's), a staging channel that is lost, flat, railed or off
+  the head is replaced by the best remaining good frontal channel (a warning says so).
 - per-epoch arousal baselines: :meth:`SessionPipeline._epoch_events` feeds the detector's
   baseline from usable REM epochs.
 - ``actions``: the port through which triggers act (``start``, ``stop``, ``on_epoch``,
