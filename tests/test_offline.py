@@ -83,7 +83,15 @@ def test_evaluate_dreams(shared_datasets: Path, capsys) -> None:
 
 def test_stage_dreams_edf(shared_datasets: Path, tmp_path: Path, capsys) -> None:
     out_csv = tmp_path / "ex3.csv"
-    assert main(["stage", str(shared_datasets / "dreams-spindles" / "excerpt3.edf"), "-o", str(out_csv)]) == 0
+    # excerpt3 is stored at 50 Hz: refused with the rate and what to do, exit 1 (issue 13)
+    assert main(["stage", str(shared_datasets / "dreams-spindles" / "excerpt3.edf"), "-o", str(out_csv)]) == 1
+    err = capsys.readouterr().err
+    assert "sampled at 50 Hz, below the 100 Hz staging needs" in err and "Record at 100 Hz or more" in err
+    mne = pytest.importorskip("mne")
+    raw = mne.io.read_raw_edf(shared_datasets / "dreams-spindles" / "excerpt3.edf", preload=True, verbose="error")
+    up = tmp_path / "ex3_100hz.edf"
+    mne.export.export_raw(up, raw.resample(100.0, verbose="error"), fmt="edf", verbose="error")
+    assert main(["stage", str(up), "-o", str(out_csv)]) == 0
     text = capsys.readouterr().out
     assert "FP1-A1" in text and str(out_csv) in text
     rows = out_csv.read_text().strip().splitlines()

@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from dreamband.session.pipeline import SessionPipeline, StagedEpoch
+from dreamband.session.pipeline import SessionPipeline, StagedEpoch, check_staging_rate
 from dreamband.signal.model import StagingModel
 from dreamband.signal.stager import SHIPPED_MODELS, Stager, warmup
 from dreamband.signal.stages import STAGE_NAMES, UNSTAGED
@@ -30,6 +30,7 @@ def _load_model(path: str | None, n_channels: int) -> StagingModel:
 def staging_pipeline(sfreq: float, channel_names: list[str], model: StagingModel | None = None,
                      use_hmm: bool | None = None) -> SessionPipeline:
     """The session pipeline for staging only: every row is a staging channel, no triggers, no arousals."""
+    check_staging_rate(sfreq)
     n_ch = len(channel_names)
     stager = Stager(model if model is not None else _load_model(None, n_ch), n_channels=n_ch, use_hmm=use_hmm)
     return SessionPipeline(sfreq, list(channel_names), ["eeg"] * n_ch, stager=stager,
@@ -98,9 +99,8 @@ def _print_metrics(label: str, y: np.ndarray, pred: np.ndarray, detail: bool = T
     from dreamband.session.training import format_metrics, stage_metrics
 
     m = stage_metrics(y, pred)
-    n_uns = int(np.sum((pred == UNSTAGED) & (y >= 0)))
     f1 = " ".join(f"{k}={v:.3f}" for k, v in m["f1"].items())
-    print(f"{format_metrics(label, m)}  n={m['n']}" + (f" unstaged={n_uns}" if n_uns else ""))
+    print(f"{format_metrics(label, m)}  n={m['n']} refused={m['refused']} (counted as errors)")
     if detail:
         print(f"    per-stage F1: {f1}")
         _print_confusion(np.asarray(m["confusion"]))
@@ -185,8 +185,12 @@ def _evaluate_dreams(folder: str, model_path: str | None) -> int:
     ys, ps = [], []
     for ex in excerpts:
         t0 = time.perf_counter()
-        staged = stage_signal_batch(ex.data_uv[None, :], ex.sfreq, [ex.channel], model)
-        pred = np.array([s.result.stage for s in staged])
+        try:
+            staged = stage_signal_batch(ex.data_uv[None, :], ex.sfreq, [ex.channel], model)
+            pred = np.array([s.result.stage for s in staged])
+        except ValueError as err:  # e.g. stored below 100 Hz: every epoch refused, counted as errors
+            print(f"    every epoch of {ex.name} refused: {err}")
+            pred = np.full(len(ex.stages_30s), UNSTAGED)
         n = min(len(pred), len(ex.stages_30s))
         y = ex.stages_30s[:n]
         _print_metrics(f"{ex.name} ({ex.channel}, {ex.sfreq:g} Hz, {time.perf_counter() - t0:.2f} s)", y, pred[:n])

@@ -70,7 +70,7 @@ from dreamband.signal.features import BASE_FEATURE_NAMES, base_features_many
 from dreamband.signal.filters import StreamingSosFilter
 from dreamband.signal.hmm import hmm_forward
 from dreamband.signal.quality import EpochQuality, assess_epoch, assess_epochs
-from dreamband.signal.stager import Stager, StageResult, screen_epochs
+from dreamband.signal.stager import MovementGate, Stager, StageResult, screen_epochs, staging_ptp_uv
 from dreamband.signal.stages import N_STAGES, REM, UNSTAGED
 
 #: epoch rows (epochs x channels) resampled, assessed and featurised together in the batch path
@@ -81,6 +81,26 @@ FAILOVER_STATUSES: frozenset[str] = frozenset({"lost", "flat", "railed", "off-he
 
 #: the arousal detector needs the 0.5-45 Hz band: only for boards at >= this rate
 DETECTOR_MIN_SFREQ = 90.0
+#: staging needs the 30-50 Hz band the model was trained with (Sleep-EDF at 100 Hz): below this, refused
+MIN_STAGING_SFREQ = 100.0
+
+
+def low_rate_refusal(sfreq: float) -> str | None:
+    """Why a signal at ``sfreq`` Hz cannot be staged (None when it can): the rate and what to do."""
+    if sfreq >= MIN_STAGING_SFREQ:
+        return None
+    return (f"The signal is sampled at {sfreq:g} Hz, below the {MIN_STAGING_SFREQ:g} Hz staging needs: the model "
+            f"reads the 30-50 Hz band, and a {sfreq:g}-Hz signal holds nothing above {sfreq / 2:g} Hz, so its "
+            f"stages would be made up. Record at {MIN_STAGING_SFREQ:g} Hz or more (every supported board does: "
+            "Cyton 250, Cyton+Daisy 125, Ganglion 200, Muse 256 Hz); a file stored below that rate cannot be "
+            "staged by dreamband.")
+
+
+def check_staging_rate(sfreq: float) -> None:
+    """Raise the :func:`low_rate_refusal` as a ValueError (offline staging refuses the whole file)."""
+    why = low_rate_refusal(float(sfreq))
+    if why is not None:
+        raise ValueError(why)
 
 
 class Conditioner(Protocol):
@@ -237,6 +257,9 @@ class SessionPipeline:
         self.sfreq = float(sfreq)
         if not np.isfinite(self.sfreq) or self.sfreq <= 0:
             raise ValueError(f"sfreq must be a positive number of Hz, got {sfreq!r}.")
+        #: why nothing is staged at this rate (None: the rate is fine); a live or replayed session
+        #: still runs (samples, recording, display) with every epoch unstaged for this reason
+        self.rate_refusal: str | None = low_rate_refusal(self.sfreq)
         self.channel_names = [str(n) for n in channel_names]
         self.channel_types = [str(t) for t in channel_types]
         if len(self.channel_names) != len(self.channel_types):
@@ -348,6 +371,9 @@ class SessionPipeline:
     def _stage_epoch(self, ep: Epoch) -> StagedEpoch:
         q = assess_epoch(ep.data_uv, self.sfreq, self._exg_names, raw_uv=ep.raw_uv)
         self._epoch_end = (ep.index + 1) * self.epoch_s
+        if self.rate_refusal is not None:
+            res = StageResult(UNSTAGED, np.full(N_STAGES, np.nan), 0.0, {}, q.ok, (self.rate_refusal,), ep.index)
+            return StagedEpoch(ep, q, res)
         pos = self.staging_positions(q)
         sq = q if self._all_staging and pos is self._staging_pos else q.subset(pos, self._exg_names)
         rows = ep.staging_v if pos == self._cand_pos else ep.staging_v[[self._cand_pos.index(p) for p in pos]]
@@ -374,6 +400,7 @@ class SessionPipeline:
         if self._n or self._batch_done:
             raise RuntimeError("stage_all() stages a whole recording on a fresh pipeline; create a new one.")
         data = self._check_data(data)
+        check_staging_rate(self.sfreq)
         if not self._batchable():
             return self.stage_stream(data)
         return self.stage_night(data).staged_epochs(self.stager.model.channels)
@@ -414,6 +441,7 @@ class SessionPipeline:
         if self._n or self._batch_done:
             raise RuntimeError("stage_night() stages a whole recording on a fresh pipeline; create a new one.")
         data = self._check_data(data)
+        check_staging_rate(self.sfreq)
         if not self._batchable():
             raise ValueError(f"{self.sfreq:g} Hz has no whole number of samples per {self.epoch_s:g}-s epoch; "
                              "use stage_all(), which streams such rates.")
@@ -476,12 +504,20 @@ class SessionPipeline:
                 base[c0:c1][fin] = base_features_many(staging[c0:c1][fin])
         sub = qualities if self._all_staging else [q.subset(pos, self._exg_names) for q in qualities]
         screened = screen_epochs(staging, sub, model.channels, finite)
+        gate = MovementGate()  # the stager's burst test, in time order over the screened epochs
+        ptp = staging_ptp_uv(staging)
+        for e in range(n_ep):
+            if not screened[e][0]:
+                burst = gate.check(ptp[e])
+                if burst is not None:
+                    screened[e] = ([burst], screened[e][1])
         ok = np.fromiter((not r for r, _ in screened), dtype=bool, count=n_ep)
         idx = np.flatnonzero(ok)
         proba = np.full((n_ep, N_STAGES), np.nan)
         raw = np.full((n_ep, N_STAGES), np.nan)
         if idx.size:
-            rows = context_features(idx, base[idx].reshape(idx.size, -1), n_st, model.prior_mean, model.prior_var)
+            rows = context_features(idx, base[idx].reshape(idx.size, -1), n_st, model.prior_mean, model.prior_var,
+                                    model.scale_free)
             raw[idx] = model.predict_proba(rows)
             if stager.use_hmm:
                 gaps = np.diff(idx, prepend=idx[0] - 1)

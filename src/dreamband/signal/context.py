@@ -13,12 +13,24 @@ Per channel, from the 9 base features ``b`` (see :mod:`~dreamband.signal.feature
 * the 9 base features themselves;
 * 15 "context variables" ``v``: the true log band powers (``log(exp(b) - 1e-10)``, undoing the
   recipe's ``+ 1e-10`` offset, which swamps volt-scale powers), the true log variance, the log
-  relative band powers, Hjorth mobility, and three log-power ratios (delta/beta, theta/alpha,
-  gamma/delta);
+  relative band powers, the true Hjorth mobility (``sqrt(var(diff) / var)``, the recipe's
+  ``var + 1e-10`` undone: 1e-10 V² is the size of real EEG variance, so the recipe's value moves
+  with the gain), and three log-power ratios (delta/beta, theta/alpha, gamma/delta);
 * for each ``v``: an exponentially weighted mean over the last ~2 epochs and ~10 epochs, the
   EW standard deviation over ~10 epochs, the difference with the previous epoch, and two
-  per-night z-scores (expanding mean/variance from session start, shrunk towards the training
-  population with a pseudo-count, so the first epochs are not wild);
+  per-night z-scores: the night's own expanding mean from session start (no training-population
+  mean: a headband's level is not Sleep-EDF's, and the first minutes must not be judged against
+  it), over a variance shrunk towards the training population's with a pseudo-count of 20
+  epochs (a variance of log powers does not depend on the gain), so the first epochs are not wild;
+
+Two versions (``scale_free``; a model says which it was trained with, ``meta["context"]``):
+``scale_free=True`` is the above; ``False`` is the first one (kept for models trained with it): the
+recipe's mobility and z-scores around a mean shrunk towards the training population's.
+
+Gain invariance (``scale_free``): a gain ``g`` shifts every true log power by ``2 ln g`` and leaves relative
+powers, ratios, mobility, differences, spreads and these z-scores unchanged; the model does not
+use the shifted ones (``session/training.py``: ``UNUSED_FEATURES``), so its input does not move
+with the gain.
 
 No clock feature: the training crops all start with 30 min of wake (sleep period ±30 min), so
 "time since start" would teach the model that the first half hour is wake by construction.
@@ -66,7 +78,7 @@ def n_features(n_channels: int) -> int:
 
 
 @njit(cache=True)
-def _context_vars(base: np.ndarray, n_ch: int, out: np.ndarray) -> None:
+def _context_vars(base: np.ndarray, n_ch: int, out: np.ndarray, scale_free: bool) -> None:
     """Context variables (n_ch * 15) from base features (n_ch * 9)."""
     for c in range(n_ch):
         b = base[c * 9 : (c + 1) * 9]
@@ -85,7 +97,11 @@ def _context_vars(base: np.ndarray, n_ch: int, out: np.ndarray) -> None:
         lse = m + np.log(s)
         for k in range(5):
             o[6 + k] = lp[k] - lse
-        o[11] = b[8]
+        if scale_free:
+            var = max(np.exp(b[7]) - 1e-10, 1e-30)
+            o[11] = b[8] * np.sqrt((var + 1e-10) / var)
+        else:
+            o[11] = b[8]
         o[12] = lp[0] - lp[3]
         o[13] = lp[1] - lp[2]
         o[14] = lp[4] - lp[0]
@@ -93,13 +109,13 @@ def _context_vars(base: np.ndarray, n_ch: int, out: np.ndarray) -> None:
 
 @njit(cache=True)
 def _context_step(base: np.ndarray, n_ch: int, gap: int, state: np.ndarray,
-                  prior_mean: np.ndarray, prior_var: np.ndarray, out: np.ndarray) -> None:
+                  prior_mean: np.ndarray, prior_var: np.ndarray, out: np.ndarray, scale_free: bool) -> None:
     """One causal update. ``state`` rows: 0 ema_s sum, 1 ema_l sum, 2 ema_l sq sum, 3 prev v,
     4 night sum, 5 night sq sum, 6 scalars [W_s, W_l, n, has_prev, W_vl, prev_adjacent],
     7 ema_vl sum, 8 v two epochs back, 9 night min of ema_s, 10 night max of ema_s."""
     d = n_ch * 15
     v = np.empty(d)
-    _context_vars(base, n_ch, v)
+    _context_vars(base, n_ch, v, scale_free)
     ds = (1.0 - 0.5) ** gap
     dl = (1.0 - 0.1) ** gap
     dvl = (1.0 - 0.03) ** gap
@@ -155,9 +171,16 @@ def _context_step(base: np.ndarray, n_ch: int, gap: int, state: np.ndarray,
             state[4, i] = t_s
             state[5, i] = t_q
             pc = 20.0
-            mean = (pc * prior_mean[i] + t_s) / (pc + n)
-            ex2 = (pc * (prior_var[i] + prior_mean[i] * prior_mean[i]) + t_q) / (pc + n)
-            var = ex2 - mean * mean
+            if scale_free:
+                mean = t_s / n
+                m2 = t_q - t_s * mean
+                if m2 < 0.0:
+                    m2 = 0.0
+                var = (pc * prior_var[i] + m2) / (pc + n)
+            else:
+                mean = (pc * prior_mean[i] + t_s) / (pc + n)
+                ex2 = (pc * (prior_var[i] + prior_mean[i] * prior_mean[i]) + t_q) / (pc + n)
+                var = ex2 - mean * mean
             sd = np.sqrt(max(var, 1e-12))
             base_o = o0 + 9
             out[base_o + j] = x
@@ -175,7 +198,7 @@ def _context_step(base: np.ndarray, n_ch: int, gap: int, state: np.ndarray,
             out[base_o + 180 + j] = (s_vl / w_vl - mean) / sd
 
 
-def context_vars(base: np.ndarray, n_channels: int) -> np.ndarray:
+def context_vars(base: np.ndarray, n_channels: int, scale_free: bool = True) -> np.ndarray:
     """The 15 context variables per channel for rows of base features.
 
     Parameters
@@ -190,7 +213,7 @@ def context_vars(base: np.ndarray, n_channels: int) -> np.ndarray:
     base = np.ascontiguousarray(np.asarray(base, dtype=np.float64).reshape(-1, n_channels * N_BASE))
     out = np.empty((base.shape[0], n_channels * N_VARS))
     for r in range(base.shape[0]):
-        _context_vars(base[r], n_channels, out[r])
+        _context_vars(base[r], n_channels, out[r], bool(scale_free))
     return out
 
 
@@ -203,11 +226,14 @@ class CausalContext:
         Channels whose 9 base features are concatenated in each update.
     prior_mean, prior_var : ndarray, shape (n_channels * 15,)
         Training-population mean and variance of the context variables (stored in the model);
-        the per-night z-scores start from them with a pseudo-count of 20 epochs.
+        the per-night z-scores' variance starts from ``prior_var`` with a pseudo-count of 20
+        epochs (``prior_mean`` is kept for the model file; the mean is the night's own).
     """
 
-    def __init__(self, n_channels: int, prior_mean: np.ndarray, prior_var: np.ndarray) -> None:
+    def __init__(self, n_channels: int, prior_mean: np.ndarray, prior_var: np.ndarray,
+                 scale_free: bool = False) -> None:
         self.n_channels = int(n_channels)
+        self.scale_free = bool(scale_free)
         d = self.n_channels * N_VARS
         self.prior_mean = np.ascontiguousarray(np.asarray(prior_mean, dtype=np.float64))
         self.prior_var = np.ascontiguousarray(np.asarray(prior_var, dtype=np.float64))
@@ -246,13 +272,14 @@ class CausalContext:
             raise ValueError("Base features contain NaN/inf; an unstageable epoch must be skipped, not fed.")
         gap = epoch_index - self._last_index if self._last_index >= 0 else 1
         out = np.empty(self.n_features)
-        _context_step(base, self.n_channels, gap, self._state, self.prior_mean, self.prior_var, out)
+        _context_step(base, self.n_channels, gap, self._state, self.prior_mean, self.prior_var, out,
+                      self.scale_free)
         self._last_index = epoch_index
         return out
 
 
 def context_features(epoch_index: np.ndarray, base: np.ndarray, n_channels: int,
-                     prior_mean: np.ndarray, prior_var: np.ndarray) -> np.ndarray:
+                     prior_mean: np.ndarray, prior_var: np.ndarray, scale_free: bool = False) -> np.ndarray:
     """Model features of a whole session, in time order (the same updates as live).
 
     Parameters
@@ -267,7 +294,7 @@ def context_features(epoch_index: np.ndarray, base: np.ndarray, n_channels: int,
     -------
     ndarray, shape (n, n_features(n_channels))
     """
-    ctx = CausalContext(n_channels, prior_mean, prior_var)
+    ctx = CausalContext(n_channels, prior_mean, prior_var, scale_free)
     base = np.asarray(base, dtype=np.float64)
     out = np.empty((base.shape[0], ctx.n_features))
     for r in range(base.shape[0]):
@@ -276,7 +303,7 @@ def context_features(epoch_index: np.ndarray, base: np.ndarray, n_channels: int,
 
 
 def context_features_reference(epoch_index: np.ndarray, base: np.ndarray, n_channels: int,
-                               prior_mean: np.ndarray, prior_var: np.ndarray) -> np.ndarray:
+                               prior_mean: np.ndarray, prior_var: np.ndarray, scale_free: bool = False) -> np.ndarray:
     """Plain NumPy reference of :func:`context_features` (vectorised over epochs, no Numba)."""
     base = np.asarray(base, dtype=np.float64).reshape(-1, n_channels * N_BASE)
     idx = np.asarray(epoch_index, dtype=np.int64)
@@ -289,7 +316,9 @@ def context_features_reference(epoch_index: np.ndarray, base: np.ndarray, n_chan
         cols.append(np.log(np.maximum(np.exp(b[:, 7]) - 1e-10, _LOG_FLOOR)))
         lse = np.logaddexp.reduce(lp, axis=1)
         cols += [lp[:, k] - lse for k in range(5)]
-        cols += [b[:, 8], lp[:, 0] - lp[:, 3], lp[:, 1] - lp[:, 2], lp[:, 4] - lp[:, 0]]
+        var = np.maximum(np.exp(b[:, 7]) - 1e-10, _LOG_FLOOR)
+        mob = b[:, 8] * np.sqrt((var + 1e-10) / var) if scale_free else b[:, 8]
+        cols += [mob, lp[:, 0] - lp[:, 3], lp[:, 1] - lp[:, 2], lp[:, 4] - lp[:, 0]]
         v[:, c * 15 : (c + 1) * 15] = np.stack(cols, axis=1)
     t = idx.astype(float)
     out_cols = []
@@ -316,9 +345,15 @@ def context_features_reference(epoch_index: np.ndarray, base: np.ndarray, n_chan
     with np.errstate(invalid="ignore", divide="ignore"):
         pos = np.where(rng > 1e-9, (ema_s - run_min) / np.where(rng > 1e-9, rng, 1.0), np.nan)
     cnt = np.arange(1, n + 1)[:, None]
-    mean = (PRIOR_COUNT * prior_mean + np.cumsum(v, 0)) / (PRIOR_COUNT + cnt)
-    ex2 = (PRIOR_COUNT * (prior_var + prior_mean**2) + np.cumsum(v * v, 0)) / (PRIOR_COUNT + cnt)
-    sd = np.sqrt(np.maximum(ex2 - mean**2, 1e-12))
+    t_s = np.cumsum(v, 0)
+    if scale_free:
+        mean = t_s / cnt
+        m2 = np.maximum(np.cumsum(v * v, 0) - t_s * mean, 0.0)
+        sd = np.sqrt(np.maximum((PRIOR_COUNT * prior_var + m2) / (PRIOR_COUNT + cnt), 1e-12))
+    else:
+        mean = (PRIOR_COUNT * prior_mean + t_s) / (PRIOR_COUNT + cnt)
+        ex2 = (PRIOR_COUNT * (prior_var + prior_mean**2) + np.cumsum(v * v, 0)) / (PRIOR_COUNT + cnt)
+        sd = np.sqrt(np.maximum(ex2 - mean**2, 1e-12))
     z = (v - mean) / sd
     zs = (ema_s - mean) / sd
     zl = (ema_l - mean) / sd
@@ -333,5 +368,5 @@ def context_features_reference(epoch_index: np.ndarray, base: np.ndarray, n_chan
 def warmup_context() -> None:
     """Compile the context kernels."""
     d = N_VARS
-    ctx = CausalContext(1, np.zeros(d), np.ones(d))
-    ctx.update(0, np.full(N_BASE, -23.0))
+    for sf in (False, True):
+        CausalContext(1, np.zeros(d), np.ones(d), sf).update(0, np.full(N_BASE, -23.0))

@@ -316,6 +316,11 @@ class StagingModel:
         return len(self.channels)
 
     @property
+    def scale_free(self) -> bool:
+        """Trained with the scale-free causal context (``meta["context"] == "scale-free"``; see signal/context.py)."""
+        return self.meta.get("context") == "scale-free"
+
+    @property
     def n_trees(self) -> int:
         """Number of trees (iterations x classes)."""
         return int(self.trees["node_offset"].shape[0] - 1)

@@ -6,6 +6,7 @@ code training used) -> trees (Numba) -> HMM forward step (Numba). Only the past 
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +33,57 @@ SHIPPED_MODELS: dict[int, str] = {1: "stager_fpz", 2: "stager_fpz_pz"}
 MIN_RMS_V: float = 0.2e-6
 #: and above this it is not EEG
 MAX_RMS_V: float = 500e-6
+#: an epoch whose peak-to-peak exceeds this many times the median of the last accepted epochs'
+#: is a movement/artefact burst: not staged and kept out of the night's running statistics
+MOVEMENT_FACTOR: float = 4.0
+#: accepted epochs the burst test compares with (1 h), and how many it needs before it trusts them
+MOVEMENT_WINDOW: int = 120
+MOVEMENT_MIN_HISTORY: int = 10
+#: until then (the first 5 min): an absolute limit, µV peak-to-peak
+MOVEMENT_COLD_PTP_UV: float = 1500.0
+
+
+class MovementGate:
+    """Causal burst test relative to the night's own amplitude (so it does not move with the gain).
+
+    An epoch whose largest peak-to-peak (over the staging channels, at 100 Hz) is more than
+    :data:`MOVEMENT_FACTOR` times the median of the last :data:`MOVEMENT_WINDOW` accepted epochs
+    is refused; accepted epochs (only) join the history. Before :data:`MOVEMENT_MIN_HISTORY`
+    accepted epochs, an absolute limit (:data:`MOVEMENT_COLD_PTP_UV`) is used.
+    """
+
+    def __init__(self) -> None:
+        self._hist: deque[float] = deque(maxlen=MOVEMENT_WINDOW)
+
+    def reset(self) -> None:
+        """Forget the night."""
+        self._hist.clear()
+
+    def check(self, ptp_uv: np.ndarray) -> str | None:
+        """The reason when this epoch is a burst (None: accepted and remembered).
+
+        Parameters
+        ----------
+        ptp_uv : ndarray, shape (n_channels,)
+            Peak-to-peak of each staging channel, µV.
+        """
+        p = float(np.max(ptp_uv))
+        if len(self._hist) >= MOVEMENT_MIN_HISTORY:
+            ref = float(np.median(np.fromiter(self._hist, dtype=np.float64)))
+            if p > MOVEMENT_FACTOR * ref:
+                return (f"movement/artefact burst: peak-to-peak {p:.0f} µV is {p / ref:.1f}x the night's "
+                        "median; not staged, kept out of the night's statistics")
+        elif p > MOVEMENT_COLD_PTP_UV:
+            return (f"movement/artefact burst: peak-to-peak {p:.0f} µV > {MOVEMENT_COLD_PTP_UV:.0f} µV; "
+                    "not staged, kept out of the night's statistics")
+        self._hist.append(p)
+        return None
+
+
+def staging_ptp_uv(staging_v: np.ndarray) -> np.ndarray:
+    """Peak-to-peak of every row (last axis) of staging epochs in volts, in µV."""
+    x = np.asarray(staging_v)
+    return (x.max(axis=-1) - x.min(axis=-1)) * 1e6
 
 
 @dataclass(frozen=True)
@@ -204,7 +256,8 @@ class Stager:
         self.model = model
         self.n_channels = int(n_channels)
         self.use_hmm = bool(model.meta.get("use_hmm", True)) if use_hmm is None else bool(use_hmm)
-        self._context = CausalContext(model.n_channels, model.prior_mean, model.prior_var)
+        self._context = CausalContext(model.n_channels, model.prior_mean, model.prior_var, model.scale_free)
+        self._gate = MovementGate()
         self._trans_pow: dict[int, np.ndarray] = {}
         self._alpha = model.class_prior.astype(np.float64).copy()
         self._last_staged = -1
@@ -214,6 +267,7 @@ class Stager:
     def reset(self) -> None:
         """Start a new session (forget the running normalisation and the HMM state)."""
         self._context.reset()
+        self._gate.reset()
         self._alpha = self.model.class_prior.astype(np.float64).copy()
         self._last_staged = -1
         self._next_index = 0
@@ -261,6 +315,9 @@ class Stager:
         feats = dict(zip(self._feature_keys, base.ravel().tolist(), strict=True))
         if reasons:
             return self._unstaged(index, reasons, feats, quality_ok)
+        burst = self._gate.check(staging_ptp_uv(x))
+        if burst is not None:
+            return self._unstaged(index, [burst], feats, quality_ok)
         return self._stage_base(index, base.ravel(), feats)
 
     def stage_features(self, base: np.ndarray, epoch_index: int | None = None) -> StageResult:
