@@ -94,12 +94,15 @@ def bench_dreams(folder: Path) -> dict[str, float]:
     weights: list[int] = []
     for ex in excerpts:
         x = np.asarray(ex.data_uv, dtype=np.float64).reshape(-1)
+        if ex.sfreq < 100.0:  # refused as a whole (issue 13: below 100 Hz): nothing to keep or lose
+            print(f"-- DREAMS {ex.name} ({ex.channel}): {ex.sfreq:g} Hz, refused below 100 Hz; left out of this table")
+            continue
         res = _table(f"DREAMS {ex.name} ({ex.channel})", x, ex.sfreq, ex.channel, np.asarray(ex.stages_30s, dtype=int))
         weights.append(int(x.shape[0] // int(round(30 * ex.sfreq))))
         for k, v in res.items():
             pooled.setdefault(k, []).append(v)
     w = np.asarray(weights, dtype=float)
-    print(f"-- DREAMS, {len(excerpts)} excerpts pooled (epoch-weighted): % of epochs keeping their stage")
+    print(f"-- DREAMS, {len(weights)} excerpts pooled (epoch-weighted): % of epochs keeping their stage")
     summary = {}
     for k, v in pooled.items():
         summary[k] = float(np.sum(np.asarray(v) * w) / w.sum())
