@@ -34,7 +34,7 @@ _VERBS: dict[str, tuple[str, str, str]] = {
 }
 
 BOARD_CHOICES_HELP = (
-    "synthetic (default), sleeper, playback, cyton, cyton-daisy, ganglion, muse-s, muse-2, "
+    "synthetic (default), sleeper, lsl, playback, cyton, cyton-daisy, ganglion, muse-s, muse-2, "
     "or any BrainFlow board id as an integer"
 )
 
@@ -54,6 +54,15 @@ def _add_source_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--eeg", default=None, metavar="CHANNELS", help="Comma-separated channel names or rows used as frontal EEG, e.g. Fp1,Fp2.")
     g.add_argument("--eog", default=None, metavar="CHANNELS", help="Comma-separated channels used as EOG.")
     g.add_argument("--emg", default=None, metavar="CHANNELS", help="Comma-separated channels used as EMG.")
+    g = p.add_argument_group("LSL in (--board lsl)")
+    g.add_argument("--stream-name", default=None, metavar="NAME", help="Name of the LSL stream to read (--board lsl).")
+    g.add_argument("--stream-type", default=None, metavar="TYPE", help="Type of the LSL stream to read, e.g. EEG (first match).")
+    g.add_argument("--lsl-units", default=None, choices=["uV", "mV", "V"],
+                   help="Unit of LSL channels whose description states none (default uV).")
+    g.add_argument("--lsl-sfreq", type=float, default=None, metavar="HZ",
+                   help="The samples' true rate, for an LSL stream that declares none (irregular) or a wrong one.")
+    g.add_argument("--lsl-scope", default=None, choices=["machine", "lan"],
+                   help="LSL discovery scope of --board lsl and --lsl-out: this machine (default) or the local network.")
 
 
 def _add_session_args(p: argparse.ArgumentParser) -> None:
@@ -68,6 +77,9 @@ def _add_session_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--model", default=None,
                    help="Staging model: fpz (one frontal channel, default), fpz+pz (frontal + parietal: the "
                         "montage's staging channels, or the picker's two EEG channels), or a model file.")
+    g.add_argument("--lsl-out", action="store_true",
+                   help="Publish events (JSON markers) and stage probabilities as LSL streams for LabRecorder "
+                        "(discoverable on this machine only unless --lsl-scope lan).")
     g.add_argument("--status-every", type=float, default=5.0, metavar="SECONDS", help="Seconds between status lines in headless mode.")
     t = p.add_argument_group("wake triggers")
     t.add_argument("--alarm", default=None, metavar="HH:MM-HH:MM", help="Smart-alarm window, e.g. 06:30-07:00.")

@@ -62,4 +62,28 @@ def run_boards(args: argparse.Namespace) -> int:
     print()
     print("Rates, rows and names come from BrainFlow's board descriptions. Choose channels with "
           "--eeg/--eog/--emg or the [montage] section of --config.")
+    print_lsl_streams()
     return 0
+
+
+def print_lsl_streams(timeout: float = 1.0) -> None:
+    """The LSL streams seen on this machine (``--board lsl --stream-name NAME``), if MNE-LSL is installed."""
+    print()
+    try:
+        import mne_lsl  # noqa: F401
+    except ImportError:
+        print("LSL streams: install the 'lsl' extra (pip install 'dreamband[lsl]') for --board lsl.")
+        return
+    from dreamband.firmware_bridge.lsl import configure_liblsl, list_lsl_streams
+
+    configure_liblsl("machine")
+    streams = list_lsl_streams(timeout)
+    if not streams:
+        print(f"LSL streams seen on this machine in {timeout:g} s: none (--board lsl --stream-name NAME reads one).")
+        return
+    print("LSL streams seen on this machine (--board lsl --stream-name NAME, or --stream-type TYPE):")
+    for st in streams:
+        rate = f"{st['sfreq']:g} Hz" if st["sfreq"] > 0 else "irregular"
+        print(f"  {st['name']:<24} type {st['type'] or '-':<10} {rate:<10} {st['n_channels']} ch  "
+              f"source {st['source_id'] or '-'} on {st['hostname'] or '?'}")
+

@@ -81,6 +81,10 @@ def engine_for_source(args: argparse.Namespace, source: Any, replay: bool = Fals
             sink = UdpEventSink(engine, args.net_out)
             sink.start()
             engine.add_sink(sink)  # flushed and closed when the session ends
+        if getattr(args, "lsl_out", False):
+            from dreamband.session.lsl_out import open_lsl_sink
+
+            engine.add_sink(open_lsl_sink(engine))
         return engine
     except BaseException:
         source.stop()

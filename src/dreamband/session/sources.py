@@ -31,6 +31,9 @@ def open_source(args: argparse.Namespace, replay_default_speed: str | float = 1.
         ``BoardStream`` (firmware_bridge), ``SleeperSource`` (session.sleeper) or
         ``RecordingSource`` (recordings.replay).
     """
+    from dreamband.session.lsl_out import configure_from_args
+
+    configure_from_args(args)  # --board lsl / --lsl-out: liblsl's configuration, before its first stream
     file = getattr(args, "file", None)
     if file:
         return _open_replay(args, Path(file), replay_default_speed)
@@ -41,6 +44,10 @@ def open_source(args: argparse.Namespace, replay_default_speed: str | float = 1.
         from dreamband.session.sleeper import open_sleeper_source
 
         return open_sleeper_source(args)
+    if board == "lsl":  # an LSL stream (--stream-name / --stream-type), through MNE-LSL
+        from dreamband.firmware_bridge.lsl import open_lsl_source
+
+        return open_lsl_source(args)
     if getattr(args, "speed", None) not in (None, "1", 1, 1.0) or getattr(args, "seek", None):
         raise ValueError(f"--speed and --seek apply to replays and the sleeper board, not to board {board!r}.")
     from dreamband.firmware_bridge.stream import BoardStream
