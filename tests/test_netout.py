@@ -61,3 +61,53 @@ def test_bad_address_is_a_clear_error(bad, words):
     with pytest.raises(ValueError, match=words):
         parse_address(bad)
     assert parse_address("localhost:9000") == ("localhost", 9000)
+
+
+def test_datagrams_are_strict_json_without_commands_or_paths(tmp_path):
+    """NaN goes out as null (JSON.parse-safe), the action command and file paths stay home, and a
+    receiver that is not this machine gets a warning."""
+    import datetime as dt
+    import math
+
+    import numpy as np
+
+    from dreamband.recordings.base import Recording
+    from dreamband.recordings.replay import RecordingSource
+    from dreamband.session.engine import SessionEngine
+    from dreamband.session.events import EpochStaged, SessionStarted
+    from dreamband.session.netout import UdpEventSink, is_this_machine, scrub
+    from dreamband.session.settings import SessionSettings
+
+    def source():
+        rec = Recording(np.zeros((1, 3000)), 100.0, ["Fpz"], ["eeg"], dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc))
+        return RecordingSource(rec, speed="max")
+
+    assert is_this_machine("127.0.0.1") and is_this_machine("localhost") and not is_this_machine("192.0.2.1")
+    receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    receiver.bind(("127.0.0.1", 0))
+    port = receiver.getsockname()[1]
+    settings = SessionSettings()
+    settings.actions.command = "my-lamp --secret-token abc"
+    engine = SessionEngine(source(), settings)
+    sink = UdpEventSink(engine, f"127.0.0.1:{port}")
+    assert sink.warning is None
+    try:
+        info = engine.session_info()
+        info["model"] = {"path": "/home/me/models/m.json", "name": "m"}
+        sink.send(SessionStarted(0.0, info))
+        sink.send(EpochStaged(30.0, epoch_index=0, onset=0.0, stage=-1,
+                              probabilities=(math.nan,) * 5, confidence=math.nan))
+        receiver.settimeout(2.0)
+        raw = [receiver.recv(65536).decode("utf-8") for _ in range(2)]
+    finally:
+        receiver.close()
+        engine.stop()
+    assert "NaN" not in raw[1] and "Infinity" not in raw[1]
+    epoch = json.loads(raw[1], parse_constant=lambda c: pytest.fail(f"non-JSON constant {c}"))
+    assert epoch["probabilities"] == [None] * 5 and epoch["confidence"] is None
+    assert "my-lamp" not in raw[0] and "/home/me" not in raw[0]
+    started = json.loads(raw[0])
+    assert started["info"]["model"] == {"name": "m"} and started["info"]["sfreq"] == info["sfreq"]
+    assert scrub({"a": [1.0, float("inf")], "log_dir": "x", "x": "/etc/passwd"}) == {"a": [1.0, None]}
+    far = UdpEventSink(SessionEngine(source()), "192.0.2.1:9")
+    assert "not this machine" in far.warning

@@ -172,8 +172,7 @@ _CRASH = textwrap.dedent("""
             rec.write_event(EpochStaged(time=k / 10, epoch_index=k // 30, onset=k / 10 - 3, stage=1,
                                         probabilities=(0.2, 0.5, 0.1, 0.1, 0.1)))
     os.pwrite(rec.bdf._fd, b"\\x01\\x02" * 50, os.fstat(rec.bdf._fd).st_size)  # a record cut by the kill
-    rec._events_fh.write('{"kind": "epoch", "time": 20')
-    rec._events_fh.flush()
+    os.pwrite(rec._events._fd, b'{"kind": "epoch", "time": 20', rec._events.offset)  # a line cut by the kill
     os.kill(os.getpid(), signal.SIGKILL)
 """)
 

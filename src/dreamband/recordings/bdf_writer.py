@@ -147,6 +147,7 @@ class BdfWriter:
         self.n_records = 0
         self.clipped_samples = 0
         self._rest = np.zeros((self.n_channels, 0))
+        self._skip = 0  # samples dropped before ``_rest`` (no disk took them): written as a gap
         self._gap_start: int | None = None
         self._clip_start: int | None = None
         self._clip_names: set[str] = set()
@@ -224,6 +225,15 @@ class BdfWriter:
         if data.ndim != 2 or data.shape[0] != self.n_channels:
             raise ValueError(f"BdfWriter.write needs shape ({self.n_channels}, n), got {data.shape}.")
         self._rest = np.concatenate([self._rest, data], axis=1) if self._rest.shape[1] else data.copy()
+        while self._skip:  # a span no disk took: NaN records (a BAD_ACQ_SKIP gap), 60 s at a time
+            whole = self._skip // self.spr * self.spr
+            if whole == 0:
+                self._rest = np.concatenate([np.full((self.n_channels, self._skip), np.nan), self._rest], axis=1)
+                self._skip = 0
+                break
+            n = min(whole, 300 * self.spr)
+            self._write_records(np.full((self.n_channels, n), np.nan))
+            self._skip -= n
         k = self._rest.shape[1] // self.spr
         if k:
             self._write_records(self._rest[:, :k * self.spr])
@@ -311,7 +321,38 @@ class BdfWriter:
     @property
     def buffered_samples(self) -> int:
         """Samples per channel not yet in a data record on disk (lost on ``kill -9``)."""
-        return int(self._rest.shape[1])
+        return int(self._rest.shape[1]) + self._skip
+
+    @property
+    def skipped_samples(self) -> int:
+        """Samples dropped (no disk took them) and owed as a gap."""
+        return self._skip
+
+    def drop_buffered(self, keep: int) -> int:
+        """Forget all but the last ``keep`` buffered samples (the disk took nothing for too long).
+
+        The dropped span is written as a gap (NaN, ``BAD_ACQ_SKIP``) once writes succeed again;
+        returns the samples dropped now.
+        """
+        have = int(self._rest.shape[1])
+        drop = max(0, have - max(0, int(keep)))
+        if drop:
+            self._rest = self._rest[:, drop:].copy()
+            self._skip += drop
+        return drop
+
+    def take_buffered(self) -> tuple[int, np.ndarray, list[bytes]]:
+        """Hand over what is not on disk: (gap samples, buffered samples, queued annotations); forget them."""
+        out = (self._skip, self._rest, list(self._pending))
+        self._skip, self._rest = 0, np.zeros((self.n_channels, 0))
+        self._pending.clear()
+        return out
+
+    def put_buffered(self, skip: int, rest: np.ndarray) -> None:
+        """Take over another writer's :meth:`take_buffered` samples (before anything is written here)."""
+        if self.n_records or self._rest.shape[1]:
+            raise ValueError("put_buffered must come before the first write.")
+        self._skip, self._rest = int(skip), np.asarray(rest, dtype=np.float64).reshape(self.n_channels, -1).copy()
 
     @property
     def n_samples(self) -> int:
@@ -342,6 +383,8 @@ class BdfWriter:
         """
         if self._closed:
             return self._total
+        if self._skip:  # a gap still owed: written first (NaN records)
+            self.write(np.zeros((self.n_channels, 0)))
         total, fill = self.n_samples, self.buffered_samples
         if fill:
             self._track(self._rest, self.n_records * self.spr)
@@ -370,14 +413,20 @@ class BdfWriter:
         return total
 
     def abort(self) -> None:
-        """Close the file without finishing it (after a write error; :func:`fix_bdf_header` repairs it)."""
-        if not self._closed:
-            self._closed = True
-            self._total = self.n_samples
-            try:
-                os.close(self._fd)
-            except OSError:
-                pass
+        """Give the file up after write errors: cut a torn record off (that frees space, it works
+        on a full disk), try to write the record count, close. What is buffered is not written."""
+        if self._closed:
+            return
+        self._closed = True
+        self._total = self.n_records * self.spr
+        try:
+            os.ftruncate(self._fd, self.header_bytes + self.n_records * self.record_bytes)
+            self._write_all(_field(str(self.n_records), 8), 236)
+            os.fsync(self._fd)
+        except OSError:
+            pass  # recover fixes the header later
+        finally:
+            os.close(self._fd)
 
 
 def fix_bdf_header(path: str | Path) -> tuple[int, int]:

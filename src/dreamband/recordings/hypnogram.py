@@ -253,6 +253,15 @@ def _read_elan(content: list[str], path: Path) -> np.ndarray:
     return _majority(mapped, per_epoch)
 
 
+def hypnogram_row(epoch: int, onset: float, stage: int, probabilities=(), quality: str = "ok") -> str:
+    """One line of ``hypnogram.csv`` (with its newline), as :class:`HypnogramWriter` writes it."""
+    probs = list(probabilities) + [float("nan")] * (5 - len(probabilities))
+    cells = [str(int(epoch)), f"{float(onset):.3f}", stage_name(int(stage))]
+    cells += ["" if not np.isfinite(p) else f"{float(p):.4f}" for p in probs[:5]]
+    cells.append(str(quality).replace(",", ";").replace("\n", " "))
+    return ",".join(cells) + "\n"
+
+
 class HypnogramWriter:
     """Append dreamband's ``hypnogram.csv`` one staged epoch at a time (flushed per row).
 
@@ -271,11 +280,7 @@ class HypnogramWriter:
 
     def write(self, epoch: int, onset: float, stage: int, probabilities=(), quality: str = "ok") -> None:
         """Append one epoch (``probabilities``: 5 values W..REM, or empty/NaN when unstaged)."""
-        probs = list(probabilities) + [float("nan")] * (5 - len(probabilities))
-        cells = [str(int(epoch)), f"{float(onset):.3f}", stage_name(int(stage))]
-        cells += ["" if not np.isfinite(p) else f"{float(p):.4f}" for p in probs[:5]]
-        cells.append(str(quality).replace(",", ";").replace("\n", " "))
-        self._fh.write(",".join(cells) + "\n")
+        self._fh.write(hypnogram_row(epoch, onset, stage, probabilities, quality))
         self._fh.flush()
 
     def close(self) -> None:

@@ -137,7 +137,8 @@ def raw_fields(raw: Any, path: str | Path | None, guess_type: Callable[..., str]
             f"{where}: no EEG/EOG/EMG channel in volts found (channels: {raw.ch_names}).{extra} "
             "dreamband needs at least one EEG channel in V, mV or uV."
         )
-    data = raw.get_data(picks=picks) * np.asarray(scales)[:, None]
+    data = raw.get_data(picks=picks)
+    data *= np.asarray(scales)[:, None]  # in place: one copy of the night, not two
     meas = _aware(raw.info.get("meas_date"))
     warnings: list[str] = [f"dropped signal channel {d}: not a voltage unit" for d in dropped]
     if meas is None:

@@ -35,7 +35,7 @@ from dreamband.recordings.bdf_writer import (
     record_duration,
 )
 from dreamband.recordings.edf_export import _edf_label
-from dreamband.recordings.hypnogram import HypnogramWriter
+from dreamband.recordings.hypnogram import CSV_COLUMNS, hypnogram_row
 from dreamband.recordings.recover import (  # noqa: F401  (the reading side, re-exported)
     RecoveryReport,
     load_session,
@@ -52,11 +52,11 @@ from dreamband.recordings.session_folder import (  # noqa: F401  (names other mo
     LOCK,
     RAW_CSV,
     SESSION_JSON,
+    LineLog,
     annotations_from_events,
     default_sessions_dir,
     event_annotation,
     jsonable,
-    open_append,
     read_events,
     read_session_json,
     software_versions,
@@ -163,6 +163,9 @@ class SessionRecorder:
             raise ValueError("info start_time must be timezone-aware.")
         self.start_time: dt.datetime = start
         self.fsync_interval_s = float(fsync_interval_s)
+        self.info = dict(info)
+        #: session seconds of this folder's first sample (> 0 when it continues another folder)
+        self.time_offset_s = float(info.get("continues_at_s") or 0.0)
         ranges = physical_ranges(self.channel_types, info)
         record_duration(self.sfreq)  # a rate no record length fits fails here, before any folder
         parent = Path(folder_parent).expanduser() if folder_parent is not None else default_sessions_dir()
@@ -179,7 +182,8 @@ class SessionRecorder:
         labels = [_edf_label(n, used) for n in self.channel_names]
         units = ["g" if t == "accel" else "uV" for t in self.channel_types]
         extra = {k: v for k, v in info.items()
-                 if k not in ("sfreq", "channel_names", "channel_types", "start_time", "montage", "physical_ranges")}
+                 if k not in ("sfreq", "channel_names", "channel_types", "start_time", "montage", "physical_ranges",
+                              "continues", "continues_at_s")}
         self._meta: dict[str, Any] = {
             "format": "dreamband-session", "format_version": 2, "state": "recording",
             "start_time": self.start_time.isoformat(), "time_zone": str(self.start_time.tzname()),
@@ -190,7 +194,7 @@ class SessionRecorder:
             "files": {"archive": BDF, "events": EVENTS, "hypnogram": HYPNOGRAM},
             "software": software_versions(), "pid": os.getpid(),
             "model": info.get("model"), "settings": info.get("settings"),
-            "info": extra,
+            "info": extra, "continues": info.get("continues"), "continues_at_s": self.time_offset_s or None,
         }
         self._write_meta()
         (self.folder / LOCK).write_text(str(os.getpid()))
@@ -198,8 +202,8 @@ class SessionRecorder:
         self.bdf = BdfWriter(self.folder / BDF, self.sfreq, labels, units, ranges, self.start_time,
                              fsync_interval_s=self.fsync_interval_s, mode=FILE_MODE)
         self._meta["record_s"] = self.bdf.record_s
-        self._events_fh = open_append(self.folder / EVENTS)
-        self._hypno = HypnogramWriter(self.folder / HYPNOGRAM, FILE_MODE)
+        self._events = LineLog(self.folder / EVENTS, FILE_MODE)
+        self._hypno = LineLog(self.folder / HYPNOGRAM, FILE_MODE, header=",".join(CSV_COLUMNS))
 
     # ------------------------------------------------------------------ setup
     @staticmethod
@@ -333,28 +337,93 @@ class SessionRecorder:
         for i in np.flatnonzero(np.nan_to_num(chunk.markers)):
             self.bdf.annotate((first + int(i)) / self.sfreq, 0.0, f"Stream marker {chunk.markers[i]:g}")
         try:
-            self.bdf.write(chunk.data)
+            self.bdf.write(chunk.data)  # the samples are kept (for a retry) even when this raises
         except OSError as err:
             raise OSError(err.errno, f"Writing {self.folder / BDF} failed: {err.strerror or err}") from err
+        self._events.flush()  # lines a failed write left queued
+        self._hypno.flush()
         self._maybe_fsync()
 
     def retry(self) -> None:
         """Write what a failed write left queued (raises ``OSError`` again while the disk refuses)."""
         self.bdf.write(np.zeros((len(self.channel_names), 0)))
-        self._events_fh.flush()
+        self._events.flush()
+        self._hypno.flush()
+
+    def backlog(self) -> bool:
+        """True while something received is not written yet (beyond the record being filled)."""
+        return (self.bdf.buffered_samples >= self.bdf.spr or bool(self._events.pending)
+                or bool(self._hypno.pending))
+
+    def drop_unwritten(self, first_kept: int) -> int:
+        """Forget the samples not on disk before sample ``first_kept`` (of this folder): they are
+        lost, and become a ``BAD_ACQ_SKIP`` gap once writes succeed. Returns the samples dropped."""
+        return self.bdf.drop_buffered(self.n_samples - int(first_kept))
+
+    def continue_in(self, parent: str | Path) -> SessionRecorder:
+        """Go on in a new session folder under ``parent`` after write errors here; return it.
+
+        The new folder (``<name>_continued``) gets what is not on disk here (samples, queued
+        annotations, event and hypnogram lines) and starts at the first sample not written
+        here; this folder's ``session.json`` says where the night went (when it can still be
+        written) and its archive is left for ``recover``.
+
+        Raises
+        ------
+        OSError
+            When ``parent`` takes no probe write either (nothing changes then).
+        """
+        at = self.samples_on_disk
+        info = dict(self.info, start_time=self.start_time + dt.timedelta(seconds=at / self.sfreq),
+                    continues=str(self.folder), continues_at_s=self.time_offset_s + at / self.sfreq)
+        new = SessionRecorder(parent, info, name=f"{self.folder.name}_continued", fsync_interval_s=self.fsync_interval_s,
+                              expected_hours=self.night_hours)
+        new._layout, new._montage = self._layout, self._montage
+        new._meta.update(layout=self._meta.get("layout"), montage=self._montage,
+                         first_timestamp=self._meta.get("first_timestamp"))
+        skip, rest, pending = self.bdf.take_buffered()
+        shift = at / self.sfreq
+        from dreamband.recordings.recover import parse_tals
+
+        for onset, dur, text in parse_tals(b"".join(pending)):
+            if onset >= shift:  # earlier ones stay in events.jsonl (the new folder's)
+                new.bdf.annotate(onset - shift, dur, text)
+        new.bdf.put_buffered(skip, rest)
+        new._events.pending, self._events.pending = self._events.pending, []
+        new._hypno.pending += self._hypno.pending
+        self._hypno.pending = []
+        new._write_meta()
+        self._closed = True
+        self.bdf.abort()
+        for log in (self._events, self._hypno):
+            try:
+                log.close()
+            except OSError:
+                pass
+        self._meta.update(state="continued", continued_in=str(new.folder), n_samples=at, duration_s=at / self.sfreq)
+        try:
+            self._write_meta()
+        except OSError:
+            pass  # recover finds the archive; the new folder's session.json names this one
+        (self.folder / LOCK).unlink(missing_ok=True)  # nobody records here any more (unlink works on a full disk)
+        return new
 
     def _maybe_fsync(self, force: bool = False) -> None:
         now = time.monotonic()
         if force or now - self._last_fsync >= self.fsync_interval_s:
-            if not self._events_fh.closed:
-                self._events_fh.flush()
-                os.fsync(self._events_fh.fileno())
+            if not self._events.closed:
+                self._events.fsync()
             self._last_fsync = now
 
     def write_event(self, event: dict | Any) -> None:
         """Log one event (a ``to_dict()`` dict, or an Event) in ``events.jsonl`` and the archive.
 
         ``samples`` events are skipped; ``epoch`` events also go to ``hypnogram.csv``.
+
+        Raises
+        ------
+        OSError
+            When the disk refuses the line; it stays queued and goes out with the next write.
         """
         if self._closed:
             raise ValueError("This SessionRecorder is closed.")
@@ -363,18 +432,19 @@ class SessionRecorder:
             return
         d.pop("chunk", None)
         ann = event_annotation(d)
-        if ann is not None:
-            self.bdf.annotate(*ann)
-        line = json.dumps(jsonable(d), allow_nan=False, separators=(",", ":")) + "\n"
-        self._events_fh.write(line)
-        self._events_fh.flush()
+        if ann is not None and (not self.time_offset_s or ann[0] >= self.time_offset_s):
+            self.bdf.annotate(ann[0] - self.time_offset_s, ann[1], ann[2])
         self.n_events += 1
+        rows = []
         if d.get("kind") == "epoch":
             reasons = d.get("quality_reasons") or []
             quality = "ok" if d.get("quality_ok", True) else "; ".join(map(str, reasons)) or "bad"
             probs = [float("nan") if p is None else float(p) for p in (d.get("probabilities") or [])]
-            self._hypno.write(int(d.get("epoch_index", 0)), float(d.get("onset", 0.0)), int(d.get("stage", -1)),
-                              probs, quality)
+            rows.append(hypnogram_row(int(d.get("epoch_index", 0)), float(d.get("onset", 0.0)),
+                                      int(d.get("stage", -1)), probs, quality))
+        self._hypno.pending += [r.encode() for r in rows]
+        self._events.append(json.dumps(jsonable(d), allow_nan=False, separators=(",", ":")))
+        self._hypno.flush()
         self._maybe_fsync()
 
     @property
@@ -399,9 +469,7 @@ class SessionRecorder:
         if self._closed:
             return self.folder / BDF if self._meta.get("n_samples") else None
         n = self.bdf.close()
-        self._events_fh.flush()
-        os.fsync(self._events_fh.fileno())
-        self._events_fh.close()
+        self._events.close()
         self._hypno.close()
         self._closed = True
         self._meta.update(state="closed", n_samples=n, duration_s=n / self.sfreq, n_records=self.bdf.n_records,

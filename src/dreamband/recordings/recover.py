@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,24 +37,23 @@ from dreamband.recordings.session_folder import (
     write_json_atomic,
 )
 
+_TAL = re.compile(rb"([+-][0-9.]+)(?:\x15([0-9.]*))?\x14([^\x00]*)\x00")
+
 
 def parse_tals(raw: bytes) -> list[tuple[float, float, str]]:
-    """EDF+ annotations ``(onset, duration, text)`` of annotation-signal bytes (timekeeping TALs skipped)."""
+    """EDF+ annotations ``(onset, duration, text)`` of annotation-signal bytes (timekeeping TALs
+    skipped); one regular-expression pass, so a night's worth of zero padding costs nothing."""
     out: list[tuple[float, float, str]] = []
-    for part in raw.split(b"\x00"):
-        if b"\x14" not in part:
+    for m in _TAL.finditer(raw):
+        texts = [t for t in m.group(3).split(b"\x14") if t]
+        if not texts:
             continue
-        fields = part.split(b"\x14")
-        head = fields[0].decode("latin-1")
-        onset_text, _, dur_text = head.partition("\x15")
         try:
-            onset = float(onset_text)
-            dur = float(dur_text) if dur_text else 0.0
+            onset = float(m.group(1))
+            dur = float(m.group(2)) if m.group(2) else 0.0
         except ValueError:
             continue
-        for text in fields[1:]:
-            if text:
-                out.append((onset, dur, text.decode("utf-8", errors="replace")))
+        out += [(onset, dur, t.decode("utf-8", errors="replace")) for t in texts]
     return out
 
 
@@ -69,7 +69,7 @@ def read_archive_annotations(header: object) -> list[tuple[float, float, str]]:
     return out
 
 
-def _read_archive(folder: Path, meta: dict) -> Recording:
+def _read_archive(folder: Path, meta: dict, channels: list[str] | None = None) -> Recording:
     from dreamband.recordings.edf_channels import _int24_to_float, read_edf_header
 
     path = folder / BDF
@@ -86,10 +86,17 @@ def _read_archive(folder: Path, meta: dict) -> Recording:
     mm = np.memmap(header.path, dtype=np.uint8, mode="r", offset=header.header_bytes,
                    shape=(header.n_records, header.record_samples * 3))
     records = np.asarray(mm)
-    data = np.empty((n_ch, header.n_records * spr))
-    for r, sg in enumerate(header.signals):  # µV for voltages, the stored unit (g) otherwise
+    names = list(meta["channel_names"])
+    if channels is not None:
+        missing = [c for c in channels if c not in names]
+        if missing:
+            raise ValueError(f"{folder}: no channel {', '.join(missing)} (the session has {', '.join(names)}).")
+    rows = [names.index(c) for c in channels] if channels is not None else list(range(n_ch))
+    data = np.empty((len(rows), header.n_records * spr))
+    for k, r in enumerate(rows):  # µV for voltages, the stored unit (g) otherwise; only the rows asked for
+        sg = header.signals[r]
         scale = sg.uv_per_unit or 1.0
-        _int24_to_float(records, header.record_offsets[r], spr, sg.gain * scale, sg.offset * scale, data[r])
+        _int24_to_float(records, header.record_offsets[r], spr, sg.gain * scale, sg.offset * scale, data[k])
     del records, mm
     n = int(meta.get("n_samples") or data.shape[1])
     data = data[:, :n]
@@ -112,7 +119,8 @@ def _read_archive(folder: Path, meta: dict) -> Recording:
         if onset <= n / sfreq:
             keep.append((onset, dur, text))
     return Recording(
-        data=data, sfreq=sfreq, channel_names=list(meta["channel_names"]), channel_types=list(meta["channel_types"]),
+        data=data, sfreq=sfreq, channel_names=[names[r] for r in rows],
+        channel_types=[list(meta["channel_types"])[r] for r in rows],
         start_time=dt.datetime.fromisoformat(meta["start_time"]), annotations=keep, board_id=meta.get("board_id"),
         source_path=folder, markers=markers,
         info={"format": "session", "warnings": list(header.warnings), "session": meta},
@@ -268,8 +276,11 @@ def _recover_legacy(folder: Path, meta: dict, dropped: dict) -> RecoveryReport:
     return RecoveryReport(folder, folder / EDF, rec.n_samples, rec.duration_s, dropped, False, warnings)
 
 
-def load_session(folder: str | Path, prefer_edf: bool = True) -> Recording:
+def load_session(folder: str | Path, prefer_edf: bool = True, channels: list[str] | None = None) -> Recording:
     """Load a session folder as a Recording, recovering it first if a crash left it unfinished.
+
+    ``channels`` (names) reads only those signals of the archive (a report needs one; the
+    others are never decoded).
 
     A session still being recorded by a running process is read as it is (read-only: the
     complete data records so far). Samples in ``BAD_ACQ_SKIP`` spans come back as NaN.
@@ -280,13 +291,20 @@ def load_session(folder: str | Path, prefer_edf: bool = True) -> Recording:
     folder = Path(folder).expanduser()
     meta = read_session_json(folder)
     live = lock_alive(folder)
+    note = None
     if meta.get("state") == "recording" and live is None:
-        recover(folder)
-        meta = read_session_json(folder)
+        try:
+            recover(folder)
+            meta = read_session_json(folder)
+        except OSError as err:  # a full disk: read what is there, change nothing
+            live, note = -1, f"not recovered ({err.strerror or err}); read as it is"
     if (folder / BDF).exists():
         if live is not None:
             meta = dict(meta, n_samples=None)
-        return _read_archive(folder, meta)
+        rec = _read_archive(folder, meta, channels)
+        if note:
+            rec.info["warnings"].append(note)
+        return rec
     edf = folder / EDF
     if prefer_edf and live is None and edf.exists():
         rec = load_mne(edf)

@@ -133,8 +133,12 @@ def build_report(path: str | Path) -> NightReport:
         meta = read_session_json(path)
         if meta.get("state") == "recording":
             notes.append("the session was not closed (crash?); it was recovered first")
-        try:
-            rec = load_session(path)
+        try:  # only the channel the spectrogram shows is decoded (constant memory beyond it)
+            from dreamband.firmware_bridge.montage import pick_staging_channels
+
+            names, types = meta["channel_names"], meta["channel_types"]
+            pick = [names[pick_staging_channels(names, types, 1)[0]]] if "eeg" in types else None
+            rec = load_session(path, channels=pick)
         except ValueError as err:
             notes.append(f"no signals: {err}")
         meta = read_session_json(path)

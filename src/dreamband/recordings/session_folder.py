@@ -51,21 +51,22 @@ def default_sessions_dir() -> Path:
 
 
 def write_json_atomic(path: Path, obj: dict) -> None:
-    """Write ``obj`` as strict JSON to a temporary file, fsync, rename over ``path``."""
+    """Write ``obj`` as strict JSON to a temporary file, fsync, rename over ``path``.
+
+    On a write error the temporary file is removed and ``path`` is left as it was.
+    """
     tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
-    with open(fd, "w", encoding="utf-8") as fh:
-        json.dump(jsonable(obj), fh, indent=1, allow_nan=False)
-        fh.write("\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
-def open_append(path: Path, binary: bool = False):
-    """Open ``path`` for appending, created 0600."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, FILE_MODE)
-    return open(fd, "ab" if binary else "a", encoding=None if binary else "utf-8")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+        with open(fd, "w", encoding="utf-8") as fh:
+            json.dump(jsonable(obj), fh, indent=1, allow_nan=False)
+            fh.write("\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def software_versions() -> dict[str, str]:
@@ -189,3 +190,67 @@ def lock_alive(folder: Path) -> int | None:
     return pid
 
 
+
+
+class LineLog:
+    """An append-only text file written with ``pwrite`` at its own offset.
+
+    A failed write (full disk, I/O error) leaves the lines queued; the next :meth:`append` or
+    :meth:`flush` writes them at the same place, so a retry never leaves a torn line in the
+    middle of the file.
+
+    Parameters
+    ----------
+    path : Path
+    mode : int
+        Permissions of a new file.
+    header : str, optional
+        First line of a new (empty) file.
+    """
+
+    def __init__(self, path: Path, mode: int = FILE_MODE, header: str | None = None) -> None:
+        self.path = Path(path)
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT, mode)
+        self.offset = os.fstat(self._fd).st_size
+        self.pending: list[bytes] = []
+        self.closed = False
+        if header is not None and self.offset == 0:
+            self.append(header)
+
+    def append(self, line: str) -> None:
+        """Queue ``line`` (a newline is added when missing) and write everything queued.
+
+        Raises
+        ------
+        OSError
+            When the disk refuses it (the lines stay queued).
+        """
+        self.pending.append((line if line.endswith("\n") else line + "\n").encode("utf-8"))
+        self.flush()
+
+    def flush(self) -> None:
+        """Write the queued lines (raises ``OSError`` while the disk refuses; they stay queued)."""
+        if not self.pending:
+            return
+        data = memoryview(b"".join(self.pending))
+        offset = self.offset
+        while data:
+            n = os.pwrite(self._fd, data, offset)
+            data, offset = data[n:], offset + n
+        self.offset = offset
+        self.pending.clear()
+
+    def fsync(self) -> None:
+        """``fsync`` the file."""
+        os.fsync(self._fd)
+
+    def close(self) -> None:
+        """Write what is queued, ``fsync``, close (the descriptor is closed even when that fails)."""
+        if self.closed:
+            return
+        try:
+            self.flush()
+            os.fsync(self._fd)
+        finally:
+            self.closed = True
+            os.close(self._fd)

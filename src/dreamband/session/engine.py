@@ -41,58 +41,13 @@ from dreamband.session.events import (
     SessionStarted,
 )
 from dreamband.session.pipeline import SessionPipeline
+from dreamband.session.recorder_sink import RecorderSink
 from dreamband.session.settings import SessionSettings
 from dreamband.signal.filters import warmup_filters
 from dreamband.signal.stager import Stager
 from dreamband.signal.stager import warmup as warmup_stager
 
 __all__ = ["RecorderSink", "SessionEngine", "Subscription"]
-
-
-class RecorderSink:
-    """Feeds a recorder (``write_chunk(chunk)``, ``write_event(dict)``, ``close()``) from a subscription.
-
-    In manual mode the engine pumps it after every step; in threaded mode it runs in its own
-    writer thread so a slow disk never blocks acquisition.
-    """
-
-    def __init__(self, recorder: Any, subscription: Subscription) -> None:
-        self.recorder = recorder
-        self.subscription = subscription
-        self.error: BaseException | None = None
-        self._thread: threading.Thread | None = None
-
-    def pump(self) -> None:
-        """Write every queued event."""
-        for ev in self.subscription.drain():
-            self._write(ev)
-
-    def _write(self, ev: Event) -> None:
-        if self.error is not None:
-            return
-        try:
-            if isinstance(ev, SamplesArrived):
-                if ev.chunk is not None and ev.chunk.n_samples:
-                    self.recorder.write_chunk(ev.chunk)
-            else:
-                self.recorder.write_event(ev.to_dict())
-        except Exception as err:  # recorded, reported; acquisition goes on
-            self.error = err
-
-    def start_thread(self) -> None:
-        """Write from a background thread until the session ends."""
-        self._thread = self.subscription.follow(self._write, "dreamband-recorder")
-
-    def finish(self, timeout: float | None = None) -> None:
-        """Write what is left and close the recorder (waits for the writer thread: no timeout by
-        default, the archive's writes are fast and a half-written night is worse than a wait)."""
-        if self._thread is not None:
-            self._thread.join(timeout)
-        self.pump()
-        try:
-            self.recorder.close()
-        except Exception as err:
-            self.error = self.error or err
 
 
 class SessionEngine(EngineControls):
@@ -152,6 +107,7 @@ class SessionEngine(EngineControls):
         self._lock = threading.RLock()
         self._bus = EventBus()
         self._recorder: RecorderSink | None = None
+        self.recorder_sink: RecorderSink | None = None  # kept after the end: lost spans, folders
         self._opened = False
         self._ended = False
         self._thread: threading.Thread | None = None
@@ -170,7 +126,8 @@ class SessionEngine(EngineControls):
         self._recorder_factory = recorder_factory
         self.recorder: Any = recorder
         if recorder is not None:
-            self._recorder = RecorderSink(recorder, self.subscribe(name="recorder"))
+            self._recorder = RecorderSink(recorder, self.subscribe(name="recorder"), publish=self._bus.publish)
+            self.recorder_sink = self._recorder
 
     # ------------------------------------------------------------------ the pipeline's parts
     @property
@@ -279,7 +236,8 @@ class SessionEngine(EngineControls):
             except BaseException:
                 self.source.stop()
                 raise
-            self._recorder = RecorderSink(self.recorder, self.subscribe(name="recorder"))
+            self._recorder = RecorderSink(self.recorder, self.subscribe(name="recorder"), publish=self._bus.publish)
+            self.recorder_sink = self._recorder
         evs: list[Event] = [SessionStarted(0.0, self.session_info())]
         for note in self.policies["safety"].disabled_notes():
             evs.append(LogMessage(0.0, "warning", note))
@@ -509,6 +467,7 @@ class SessionEngine(EngineControls):
             "lost_samples": int(lost), "dropouts": int(dropouts), "epochs": len(self.epochs),
             "triggers": len(self.triggers),
             "drift_ppm": self.pipeline.drift.ppm, "board_rate": self.pipeline.drift.rate,
+            "recording": self._recorder.problem if self._recorder is not None else None,
         }
 
     def __enter__(self) -> SessionEngine:

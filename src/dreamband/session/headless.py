@@ -118,7 +118,8 @@ class HeadlessPrinter:
         self._print(f"status: {stats['samples']} samples ({hms(stats['data_s'])} of data in {stats['wall_s']:.1f} s), "
                     f"rate {stats['achieved_rate']:.1f} Hz (nominal {stats['nominal_rate']:g}), "
                     f"lost {stats['lost_samples']} samples, {stats['dropouts']} dropouts, {stats['epochs']} epochs"
-                    + _drift_text(stats))
+                    + _drift_text(stats)
+                    + (f"; recording: {stats['recording']}" if stats.get("recording") else ""))
 
     def summary(self, state: dict[str, Any], triggers: list[TriggerFired]) -> None:
         """The night in a few lines: onsets, stages, WASO, REM periods, triggers."""
@@ -177,3 +178,17 @@ def close_engine(engine: Any, out: TextIO | None = None, progress_after_s: float
         print(f"dreamband: gave up closing the session: lost {_unsaved(engine)}.", file=out, flush=True)
         return False
     return True
+
+
+def recording_summary(engine: Any) -> list[str]:
+    """The end summary's lines about the recording: where it is, what was lost (exact spans)."""
+    sink = getattr(engine, "recorder_sink", None)
+    if sink is None:
+        return []
+    lines = []
+    folders = [str(f) for f in sink.folders]
+    if len(folders) > 1:
+        lines.append(f"recording: the night is in {len(folders)} folders after write errors: " + ", then ".join(folders))
+    lines.append(f"recording: lost {sink.lost_text()}" + ("" if sink.lost_spans else " (every sample was written)")
+                 + (f"; closed {sink.close_s:.2f} s after the last sample" if sink.close_s is not None else ""))
+    return lines

@@ -10,7 +10,7 @@ import time
 from typing import Any
 
 from dreamband.session.engine import SessionEngine
-from dreamband.session.headless import HeadlessPrinter, close_engine
+from dreamband.session.headless import HeadlessPrinter, close_engine, recording_summary
 from dreamband.session.settings import SessionSettings
 from dreamband.session.sources import open_source
 
@@ -79,6 +79,8 @@ def engine_for_source(args: argparse.Namespace, source: Any, replay: bool = Fals
             from dreamband.session.netout import UdpEventSink
 
             sink = UdpEventSink(engine, args.net_out)
+            if sink.warning:
+                print(f"dreamband: warning: {sink.warning}", file=sys.stderr, flush=True)
             sink.start()
             engine.add_sink(sink)  # flushed and closed when the session ends
         if getattr(args, "lsl_out", False):
@@ -126,12 +128,19 @@ def run_headless(engine: SessionEngine, status_every: float = 5.0, printer: Head
     if time.monotonic() - last_status > 1.0:
         printer.status(engine.stats())
     printer.summary(engine.state, engine.triggers)
+    for line in recording_summary(engine):
+        print(line, flush=True)
     rec = engine.recorder
     if rec is not None and getattr(rec, "folder", None) is not None:
         print(f"session folder: {rec.folder}", flush=True)
-        if not closed or not getattr(rec, "closed", True):
+        last = engine.recorder_sink.recorder if engine.recorder_sink is not None else rec  # after a fallback
+        if not closed or not getattr(last, "closed", True):
             print(f"dreamband: the recording could not be completed ({engine.error or 'closing was cut short'}). "
-                  f"Run `dreamband recover {rec.folder}` to finish it.", file=sys.stderr, flush=True)
+                  f"Run `dreamband recover {last.folder}` to finish it.", file=sys.stderr, flush=True)
+            return 1
+        if engine.recorder_sink is not None and engine.recorder_sink.lost_spans:
+            print(f"dreamband: part of the night was not recorded: {engine.recorder_sink.lost_text()} "
+                  "(the disk refused it; see the warnings above).", file=sys.stderr, flush=True)
             return 1
     if engine.error is not None and not interrupted:
         print(f"dreamband: the session stopped on an error: {engine.error}", flush=True)

@@ -4,11 +4,18 @@ A light-control script, a lucid-dreaming cue player or a lab's experiment softwa
 the night live (stages with probabilities, states, triggers, markers, dropouts) by listening on a
 UDP port: each event's ``to_dict()`` is one datagram of UTF-8 JSON. Samples are not sent. The
 sink has its own subscription and thread, so a dead or slow receiver never blocks acquisition.
+
+The datagrams are strict JSON (``null`` for NaN and infinities, so ``JSON.parse`` and every
+other strict parser read them). What goes over the network is the night, not the machine:
+command lines (``--action-command``) and file paths from the settings are left out. A host that
+is not this machine gets a warning (the events are health data, sent unencrypted).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import re
 import socket
 import threading
 from typing import Any
@@ -17,6 +24,47 @@ from dreamband.session.events import Event
 
 #: A datagram larger than this is not sent (UDP's practical limit is 65,507 bytes).
 MAX_DATAGRAM = 65_000
+#: keys whose values never leave the machine (command lines, files, folders)
+_PRIVATE_KEY = re.compile(r"(command|cmd|path|file|folder|dir|directory)s?$", re.IGNORECASE)
+_PATH_VALUE = re.compile(r"^(~|/|[A-Za-z]:[\\/]|\\\\)")
+
+
+def scrub(value: Any) -> Any:
+    """``value`` as strict-JSON data without command lines or paths.
+
+    NaN and infinities become None; dict entries whose key names a command, path, file or
+    folder are dropped, and so is any text that is an absolute path.
+    """
+    from dreamband.recordings.session_folder import jsonable
+
+    value = jsonable(value)
+    if isinstance(value, dict):
+        return {k: scrub(v) for k, v in value.items()
+                if not _PRIVATE_KEY.search(str(k)) and not (isinstance(v, str) and _PATH_VALUE.match(v))}
+    if isinstance(value, list):
+        return [scrub(v) for v in value if not (isinstance(v, str) and _PATH_VALUE.match(v))]
+    return value
+
+
+def is_this_machine(host: str) -> bool:
+    """True when ``host`` resolves to a loopback address or one of this machine's own addresses."""
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except OSError:
+        return False
+    own: set[str] = set()
+    try:
+        own = {i[4][0] for i in socket.getaddrinfo(socket.gethostname(), None)}
+    except OSError:
+        pass
+    for info in infos:
+        addr = info[4][0].split("%")[0]
+        try:
+            if ipaddress.ip_address(addr).is_loopback or addr in own:
+                return True
+        except ValueError:
+            continue
+    return False
 
 
 def parse_address(address: str) -> tuple[str, int]:
@@ -56,6 +104,8 @@ class UdpEventSink:
         Datagrams sent.
     failed : int
         Events that could not be sent (receiver gone, datagram too large); they are skipped.
+    warning : str or None
+        Set when the receiver is not this machine (say it to the user).
     """
 
     def __init__(self, engine: Any, address: str) -> None:
@@ -67,6 +117,9 @@ class UdpEventSink:
         except OSError as err:
             raise ValueError(f"--net-out {address}: cannot send there ({err}). "
                              "Check the host name and that the network is up.") from err
+        self.warning = None if is_this_machine(self.address[0]) else (
+            f"--net-out {address}: that host is not this machine; the night's events (health data) go over the "
+            "network unencrypted. Command lines and file paths are never sent.")
         self.subscription = engine.subscribe(name="net-out", samples=False)
         self.sent = 0
         self.failed = 0
@@ -74,7 +127,7 @@ class UdpEventSink:
 
     def send(self, event: Event) -> bool:
         """Send one event; return False (and count it) when it could not be sent."""
-        data = json.dumps(event.to_dict(), default=str, allow_nan=True).encode("utf-8")
+        data = json.dumps(scrub(event.to_dict()), allow_nan=False, separators=(",", ":")).encode("utf-8")
         if len(data) > MAX_DATAGRAM:
             self.failed += 1
             return False

@@ -71,6 +71,8 @@ class RecorderSink:
         Session seconds ``(start, end)`` that were never written anywhere.
     folders : list of Path
         Every folder this night went to (more than one after a fallback).
+    close_s : float or None
+        Seconds :meth:`finish` took (None until the recorder closed).
     """
 
     def __init__(self, recorder: Any, subscription: Subscription, publish: Callable[[list[Event]], None] | None = None,
@@ -92,6 +94,7 @@ class RecorderSink:
         self._moved = False
         self._last_time = 0.0
         self._thread: threading.Thread | None = None
+        self.close_s: float | None = None
 
     # ------------------------------------------------------------------ feeding
     def pump(self) -> None:
@@ -117,8 +120,8 @@ class RecorderSink:
                 self.error = err
                 self._say("error", f"The recorder failed: {err!r}; the night goes on unrecorded from here.")
             return
-        if self._failing_since is not None:
-            self._recovered()
+        if self._failing_since is not None and not self.recorder.backlog():
+            self._recovered()  # only once everything waiting went out (a full disk takes small writes)
 
     def _say(self, level: str, message: str) -> None:
         try:
@@ -137,7 +140,10 @@ class RecorderSink:
                                  f"(errno {err.errno}). Staging and triggers go on; the samples wait in memory, "
                                  f"retrying, then a second folder in {self.retry_s:g} s.")
         else:
-            self.problem = f"NOT WRITING for {now - self._failing_since:.0f} s, {behind_s:.0f} s in memory"
+            lost = sum(b - a for a, b in self.lost_spans)
+            kept = behind_s - (rec.bdf.skipped_samples / rec.sfreq if hasattr(rec, "bdf") else 0.0)
+            self.problem = (f"NOT WRITING for {now - self._failing_since:.0f} s, {kept:.0f} s in memory"
+                            + (f", {lost:.0f} s lost" if lost else ""))
         if now - self._failing_since >= self.retry_s and not self._moved:
             self._moved = True  # one move per failure episode
             self._fallback()
@@ -146,11 +152,7 @@ class RecorderSink:
             dropped = rec.drop_unwritten(first_kept)
             if dropped:
                 end = first_kept / rec.sfreq + getattr(rec, "time_offset_s", 0.0)
-                start = end - dropped / rec.sfreq
-                if self.lost_spans and abs(self.lost_spans[-1][1] - start) < 1e-6:
-                    start = self.lost_spans[-1][0]
-                    self.lost_spans.pop()
-                self.lost_spans.append((start, end))
+                self._lose(end - dropped / rec.sfreq, end)
 
     def _fallback(self) -> None:
         rec = self.recorder
@@ -196,18 +198,35 @@ class RecorderSink:
 
     def finish(self, timeout: float | None = None) -> None:
         """Write what is left, retry a last time, close the recorder (no timeout by default:
-        the archive's writes are fast, and a half-written night is worse than a wait)."""
+        the archive's writes are fast, and a half-written night is worse than a wait).
+
+        :attr:`close_s` is how long it took: from the end of the session (the last sample) to
+        the archive closed, the writer's backlog included."""
+        t0 = self._clock()
         if self._thread is not None:
             self._thread.join(timeout)
         self.pump()
-        try:
-            if self._failing_since is not None:
+        if self._failing_since is not None:  # the night ends while the disk refuses: retry, then move
+            try:
                 self.recorder.retry()
                 self._recovered()
-        except OSError:
-            pass
+            except OSError:
+                if not self._moved:
+                    self._moved = True
+                    self._fallback()
         try:
             self.recorder.close()
+            self.close_s = self._clock() - t0
         except Exception as err:
             self.error = self.error or err
+            rec = self.recorder
             self.problem = f"closing failed: {err}"
+            if isinstance(err, OSError) and rec.n_samples > rec.samples_on_disk:
+                off = getattr(rec, "time_offset_s", 0.0)
+                self._lose(off + rec.samples_on_disk / rec.sfreq, off + rec.n_samples / rec.sfreq)
+
+    def _lose(self, start: float, end: float) -> None:
+        if self.lost_spans and start <= self.lost_spans[-1][1] + 1e-6:  # contiguous or overlapping: one span
+            a, b = self.lost_spans.pop()
+            start, end = min(a, start), max(b, end)
+        self.lost_spans.append((start, end))
