@@ -32,22 +32,25 @@ _PROBE = (
     "import resource, subprocess, sys, time\n"
     "t0 = time.monotonic()\n"
     "p = subprocess.Popen(sys.argv[1:], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)\n"
-    "ended = None\n"
+    "ended, closed = None, -1.0\n"
     "for line in p.stdout:\n"
     "    if line.startswith('session ended at') and ended is None:\n"
     "        ended = time.monotonic()\n"
+    "    if line.startswith('recording:') and 'closed ' in line:\n"
+    "        closed = float(line.rsplit('closed ', 1)[1].split()[0])\n"
     "rc = p.wait()\n"
     "t1 = time.monotonic()\n"
     "rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
-    "print(rc, t1 - t0, rss, -1 if ended is None else t1 - ended)\n"
+    "print(rc, t1 - t0, rss, -1 if ended is None else t1 - ended, closed)\n"
 )
 
 
-def measure(cmd: list[str], cwd: Path) -> tuple[int, float, float, float]:
-    """(exit code, wall s, peak RSS MB, s from the 'session ended' line to exit) of one command."""
+def measure(cmd: list[str], cwd: Path) -> tuple[int, float, float, float, float]:
+    """(exit code, wall s, peak RSS MB, s from the 'session ended' line to the exit, s the recorder
+    took to close after the last sample as the command reports it) of one command."""
     out = subprocess.run([sys.executable, "-c", _PROBE, *cmd], cwd=cwd, capture_output=True, text=True, check=True)
-    rc, wall, rss, close = out.stdout.split()
-    return int(rc), float(wall), int(rss) / 1024, float(close)
+    rc, wall, rss, to_exit, closed = out.stdout.split()
+    return int(rc), float(wall), int(rss) / 1024, float(to_exit), float(closed)
 
 
 def folder_mb(folder: Path) -> float:
@@ -84,16 +87,18 @@ def main() -> None:
     db = [sys.executable, "-m", "dreamband"]
     work = Path(tempfile.mkdtemp(prefix="bench_night_"))
     try:
-        rc, wall, rss, _ = measure(db + ["simulate", "n.edf", "--hours", str(args.hours), "--seed", str(args.seed)],
+        rc, wall, rss, _, _ = measure(db + ["simulate", "n.edf", "--hours", str(args.hours), "--seed", str(args.seed)],
                                    work)
         print(f"simulate {args.hours:g} h: rc {rc}, {wall:.1f} s, peak RSS {rss:.0f} MB")
-        rc, wall, rss, close = measure(db + ["replay", "n.edf", "--speed", "max", "--headless", "--session-dir", "s"],
-                                       work)
+        rc, wall, rss, _, _ = measure(db + ["replay", "n.edf", "--speed", "max", "--headless", "--no-record"], work)
+        print(f"replay --speed max --no-record (the engine alone): rc {rc}, {wall:.1f} s, peak RSS {rss:.0f} MB")
+        rc, wall, rss, to_exit, close = measure(
+            db + ["replay", "n.edf", "--speed", "max", "--headless", "--session-dir", "s"], work)
         folder = next((work / "s").iterdir())
         meta = json.loads((folder / "session.json").read_text())
         files = ", ".join(f"{p.name} {p.stat().st_size / 1e6:.1f}" for p in sorted(folder.iterdir()))
-        print(f"replay --speed max --session-dir: rc {rc}, {wall:.1f} s, peak RSS {rss:.0f} MB, "
-              f"closing {close:.2f} s after the session ended")
+        print(f"replay --speed max --session-dir: rc {rc}, {wall:.1f} s, peak RSS {rss:.0f} MB; the archive closed "
+              f"{close:.2f} s after the last sample; the process exited {to_exit:.2f} s after 'session ended'")
         print(f"session folder: {folder_mb(folder):.1f} MB ({files}); state {meta['state']}, "
               f"{meta.get('duration_s', 0) / 3600:.2f} h")
         crashed = work / "crashed"
@@ -104,9 +109,9 @@ def main() -> None:
         with open(crashed / "session.bdf", "rb+") as fh:
             fh.seek(236)
             fh.write(b"-1      ")
-        rc, wall, rss, _ = measure(db + ["recover", str(crashed)], work)
+        rc, wall, rss, _, _ = measure(db + ["recover", str(crashed)], work)
         print(f"recover (header unset, as after kill -9): rc {rc}, {wall:.1f} s, peak RSS {rss:.0f} MB")
-        rc, wall, rss, _ = measure(db + ["report", str(folder), "-o", str(work / "report")], work)
+        rc, wall, rss, _, _ = measure(db + ["report", str(folder), "-o", str(work / "report")], work)
         print(f"report: rc {rc}, {wall:.1f} s, peak RSS {rss:.0f} MB")
         if not args.skip_16ch:
             t0 = time.monotonic()

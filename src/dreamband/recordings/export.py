@@ -62,7 +62,7 @@ def export_brainflow_csv(folder: str | Path, out: str | Path) -> tuple[Path, int
     """
     from dreamband.recordings.edf_channels import _int24_to_float, read_edf_header
     from dreamband.recordings.fastcsv import format_table
-    from dreamband.recordings.recover import load_session, read_archive_annotations
+    from dreamband.recordings.recover import load_session, read_archive_annotations, record_blocks
 
     folder = Path(folder).expanduser()
     meta = read_session_json(folder)
@@ -89,15 +89,12 @@ def export_brainflow_csv(folder: str | Path, out: str | Path) -> tuple[Path, int
                 pass
     out = Path(out).expanduser()
     tmp = out.with_name(out.name + ".part")
-    mm = np.memmap(header.path, dtype=np.uint8, mode="r", offset=header.header_bytes,
-                   shape=(header.n_records, header.record_samples * 3))
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
     with open(fd, "wb") as fh:
-        for r0 in range(0, header.n_records, BLOCK_RECORDS):
+        for r0, block in record_blocks(header, BLOCK_RECORDS):
             first = r0 * spr
             if first >= n_total:
                 break
-            block = np.asarray(mm[r0:r0 + BLOCK_RECORDS])
             n = min(block.shape[0] * spr, n_total - first)
             table = np.zeros((n_rows, block.shape[0] * spr))
             for k, sg in enumerate(header.signals):
@@ -116,7 +113,6 @@ def export_brainflow_csv(folder: str | Path, out: str | Path) -> tuple[Path, int
             fh.write(format_table(table, decimals=6, sep="\t"))
         fh.flush()
         os.fsync(fh.fileno())
-    del mm
     os.replace(tmp, out)
     return out, board_id
 

@@ -57,15 +57,26 @@ def parse_tals(raw: bytes) -> list[tuple[float, float, str]]:
     return out
 
 
+def record_blocks(header: object, block_records: int = 1500):
+    """Yield ``(first_record, uint8 array (k, record_bytes))`` of a BDF's data records, read in
+    blocks (plain reads: a memory map of the whole night would count its pages in the RSS)."""
+    rec_bytes = header.record_samples * header.bytes_per_sample
+    with open(header.path, "rb") as fh:
+        fh.seek(header.header_bytes)
+        for r0 in range(0, header.n_records, block_records):
+            k = min(block_records, header.n_records - r0)
+            buf = np.frombuffer(fh.read(k * rec_bytes), dtype=np.uint8)
+            if buf.size < k * rec_bytes:
+                break
+            yield r0, buf.reshape(k, rec_bytes)
+
+
 def read_archive_annotations(header: object) -> list[tuple[float, float, str]]:
     """Every annotation of a dreamband ``session.bdf`` (its annotation signal is the last one)."""
-    bps = header.bytes_per_sample
-    rec_bytes = header.record_samples * bps
-    mm = np.memmap(header.path, dtype=np.uint8, mode="r", offset=header.header_bytes,
-                   shape=(header.n_records, rec_bytes))
-    ann = np.asarray(mm[:, rec_bytes - ANNOTATION_SAMPLES * bps:])
-    out = parse_tals(ann.tobytes())
-    del ann, mm
+    width = ANNOTATION_SAMPLES * header.bytes_per_sample
+    out: list[tuple[float, float, str]] = []
+    for _, block in record_blocks(header):
+        out += parse_tals(block[:, -width:].tobytes())
     return out
 
 
@@ -83,9 +94,6 @@ def _read_archive(folder: Path, meta: dict, channels: list[str] | None = None) -
     if header.format != "bdf" or len({sg.samples_per_record for sg in header.signals}) != 1:
         raise ValueError(f"{path}: not a dreamband archive (BDF, one rate for every signal).")
     spr = header.signals[0].samples_per_record
-    mm = np.memmap(header.path, dtype=np.uint8, mode="r", offset=header.header_bytes,
-                   shape=(header.n_records, header.record_samples * 3))
-    records = np.asarray(mm)
     names = list(meta["channel_names"])
     if channels is not None:
         missing = [c for c in channels if c not in names]
@@ -93,11 +101,12 @@ def _read_archive(folder: Path, meta: dict, channels: list[str] | None = None) -
             raise ValueError(f"{folder}: no channel {', '.join(missing)} (the session has {', '.join(names)}).")
     rows = [names.index(c) for c in channels] if channels is not None else list(range(n_ch))
     data = np.empty((len(rows), header.n_records * spr))
-    for k, r in enumerate(rows):  # µV for voltages, the stored unit (g) otherwise; only the rows asked for
-        sg = header.signals[r]
-        scale = sg.uv_per_unit or 1.0
-        _int24_to_float(records, header.record_offsets[r], spr, sg.gain * scale, sg.offset * scale, data[k])
-    del records, mm
+    for r0, block in record_blocks(header):  # µV for voltages, the stored unit (g) otherwise; only rows asked for
+        for k, r in enumerate(rows):
+            sg = header.signals[r]
+            scale = sg.uv_per_unit or 1.0
+            _int24_to_float(block, header.record_offsets[r], spr, sg.gain * scale, sg.offset * scale,
+                            data[k, r0 * spr:(r0 + block.shape[0]) * spr])
     n = int(meta.get("n_samples") or data.shape[1])
     data = data[:, :n]
     sfreq = float(meta["sfreq"])

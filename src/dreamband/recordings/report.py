@@ -258,12 +258,16 @@ def epoch_spectrogram(x: np.ndarray, sfreq: float, epoch_s: float = 30.0, fmax: 
     n_ep = int(x.size // int(epoch_s * sfreq))
     if n_ep < 1:
         raise ValueError("The recording is shorter than one epoch; no spectrogram.")
-    seg = np.nan_to_num(x[: n_ep * int(epoch_s * sfreq)]).reshape(n_ep, int(epoch_s * sfreq))
-    nper = int(min(4 * sfreq, seg.shape[1]))
-    freqs, p = welch(seg, fs=sfreq, nperseg=nper, axis=-1)
-    keep = freqs <= fmax
+    n = int(epoch_s * sfreq)
+    nper = int(min(4 * sfreq, n))
+    parts, freqs = [], None
+    for a in range(0, n_ep, 64):  # 64 epochs at a time: Welch's segments of a whole night never in memory
+        b = min(a + 64, n_ep)
+        seg = np.nan_to_num(x[a * n: b * n]).reshape(b - a, n)
+        freqs, p = welch(seg, fs=sfreq, nperseg=nper, axis=-1)
+        parts.append(p[:, freqs <= fmax])
     times = (np.arange(n_ep) + 0.5) * epoch_s
-    return times, freqs[keep], 10 * np.log10(p[:, keep].T + 1e-12)
+    return times, freqs[freqs <= fmax], 10 * np.log10(np.vstack(parts).T + 1e-12)
 
 
 def plot_report(r: NightReport, path: str | Path) -> Path:

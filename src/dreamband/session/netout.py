@@ -35,7 +35,7 @@ def scrub(value: Any) -> Any:
     NaN and infinities become None; dict entries whose key names a command, path, file or
     folder are dropped, and so is any text that is an absolute path.
     """
-    from dreamband.recordings.session_folder import jsonable
+    from dreamband.recordings.jsonio import jsonable
 
     value = jsonable(value)
     if isinstance(value, dict):
