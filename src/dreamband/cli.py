@@ -108,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--hypnogram", default=None, help="Hypnogram file the sleeper board's night follows (default: drawn from the sleep model).")
 
     p = sub.add_parser("replay", help=helps["replay"], description=helps["replay"])
-    p.add_argument("file", help="Recording: EDF/BDF/FIF, BrainFlow CSV, OpenBCI GUI .txt, Muse CSV, or a session folder.")
+    p.add_argument("file", help="Recording: EDF/BDF/FIF, XDF (--stream-name/--stream-type pick its EEG stream), BrainFlow CSV, OpenBCI GUI .txt, Muse CSV, or a session folder.")
     p.add_argument("--via-board", action="store_true", help="Replay a BrainFlow CSV through BrainFlow's PLAYBACK_FILE_BOARD at real time.")
     _add_source_args(p)
     _add_session_args(p)

@@ -1,7 +1,7 @@
 """``read_recording``: the one dispatcher from a path to the reader of its format.
 
 The data class is :class:`dreamband.recordings.base.Recording`; each format has its own
-reader module (``mne_io``, ``brainflow_csv``, ``openbci_gui``, ``muse``, ``textsignal``,
+reader module (``mne_io``, ``brainflow_csv``, ``openbci_gui``, ``muse``, ``textsignal``, ``xdf``,
 ``recorder.load_session`` for session folders). This module only sniffs the format and calls
 the reader, so the readers never import it back (no cycle).
 
@@ -22,6 +22,7 @@ from dreamband.recordings.muse import load_muse
 from dreamband.recordings.openbci_gui import load_openbci_gui
 from dreamband.recordings.recorder import load_session
 from dreamband.recordings.textsignal import load_single_column
+from dreamband.recordings.xdf import load_xdf
 
 __all__ = ["CHANNEL_TYPES", "MNE_SUFFIXES", "Recording", "guess_channel_type", "is_number", "load_mne",
            "load_recording", "read_recording"]
@@ -34,6 +35,8 @@ def _sniff(path: Path) -> str:
         return "session"
     if any(name.endswith(s) for s in MNE_SUFFIXES):
         return "mne"
+    if name.endswith((".xdf", ".xdfz")):
+        return "xdf"
     with open(path, "rb") as fh:
         head = fh.read(4096)
     text = head.decode("utf-8", errors="replace")
@@ -65,12 +68,15 @@ _READERS: dict[str, Callable[[Path], Recording]] = {
     "openbci_gui": load_openbci_gui,
     "mind_monitor": load_muse,
     "muse_lsl": load_muse,
+    "xdf": load_xdf,
 }
 
 
-def read_recording(path: str | Path, board_id: int | str | None = None, sfreq: float | None = None) -> Recording:
+def read_recording(path: str | Path, board_id: int | str | None = None, sfreq: float | None = None, *,
+                   stream_name: str | None = None, stream_type: str | None = None) -> Recording:
     """Load any recording dreamband knows: EDF/EDF+/BDF/FIF (MNE), BrainFlow CSV, OpenBCI GUI
-    ``.txt``, Muse (Mind Monitor or muse-lsl CSV), or a dreamband session folder.
+    ``.txt``, Muse (Mind Monitor or muse-lsl CSV), XDF (LabRecorder; the first EEG stream, its
+    marker streams as annotations), or a dreamband session folder.
 
     Parameters
     ----------
@@ -82,6 +88,8 @@ def read_recording(path: str | Path, board_id: int | str | None = None, sfreq: f
         without it the board is inferred from the columns and rate, or an error asks for it.
     sfreq : float, optional
         Sampling rate for formats that do not state it (single-column text).
+    stream_name, stream_type : str, optional
+        XDF: the EEG stream by name or type (default the first stream of type EEG).
 
     Returns
     -------
@@ -105,6 +113,8 @@ def read_recording(path: str | Path, board_id: int | str | None = None, sfreq: f
         return load_brainflow_csv(path, board_id=board_id, sidecar=sidecar)
     if kind == "single_column":
         return load_single_column(path, sfreq=sfreq)
+    if kind == "xdf":
+        return load_xdf(path, stream_name=stream_name, stream_type=stream_type)
     reader = _READERS.get(kind)
     if reader is not None:
         return reader(path)

@@ -85,7 +85,8 @@ def _open_replay(args: argparse.Namespace, path: Path, default_speed: str | floa
     from dreamband.recordings.recording import load_recording
     from dreamband.recordings.replay import RecordingSource, parse_speed
 
-    rec = load_recording(path, board_id=recording_board(args))
+    rec = load_recording(path, board_id=recording_board(args), stream_name=getattr(args, "stream_name", None),
+                         stream_type=getattr(args, "stream_type", None))  # XDF: which stream
     duration = rec.data.shape[1] / rec.sfreq
     if duration < EPOCH_S:
         raise ValueError(f"{path.name} holds {duration:.1f} s of signal, less than one {EPOCH_S:g}-s epoch: "
