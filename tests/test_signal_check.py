@@ -152,6 +152,8 @@ def test_impedance_verdicts():
     high = _one(x, impedance_ohm=[120e3])
     assert high.status == "high-impedance" and not high.ok and "gel" in high.advice
     assert _one(x, impedance_ohm={"Fp1": 120e3}).impedance_ohm is None  # other channel's figure
+    railed = np.full(x.size, 187_500.0)
+    assert _one(railed, impedance_ohm=[0.0]).impedance_ohm is None  # a railed input has no meaningful figure
     with pytest.raises(ValueError, match="rate above"):
         lead_off_impedance_ohm(np.zeros((1, 500)), 50.0)
 

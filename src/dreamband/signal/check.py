@@ -32,6 +32,8 @@ CHECK_STATUSES: tuple[str, ...] = ("lost", "railed", "flat", "off-head", "too-la
 #: Statuses a staging channel may have for "Start the night" to be enabled by itself.
 READY_STATUSES: frozenset[str] = frozenset({"good", "fair"})
 
+#: Statuses where a lead-off figure means nothing (no signal, or the amplifier at its rail).
+_NO_IMPEDANCE: frozenset[str] = frozenset({"lost", "railed", "flat"})
 #: OpenBCI Cyton/Daisy lead-off drive (ADS1299 at 6 nA, 31.2 Hz) and the board's series resistor.
 CYTON_LEAD_OFF_HZ: float = 31.25
 CYTON_LEAD_OFF_A: float = 6e-9
@@ -217,7 +219,7 @@ def check_signal(data_uv: np.ndarray, sfreq: float, channel_names: Sequence[str]
             amplitude_uv=float("nan") if lost else float(eeg[r]), hum_hz=None if lost else hum_hz[r],
             hum_uv=float("nan") if lost else float(hum_uv[r]),
             hum_fraction=float("nan") if lost or hum_hz[r] is None else float(hum_frac[r]),
-            impedance_ohm=imp[r]))
+            impedance_ohm=None if status in _NO_IMPEDANCE else imp[r]))
     return out
 
 

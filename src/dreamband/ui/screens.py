@@ -51,6 +51,7 @@ class ScreensMixin:
         problems = self.check_view.problems() if self.check_view is not None else []
         if self.check_view is not None:
             self.check_view.stop()
+            self.check_view.poll()  # what arrived before the click belongs to the check, not to the night
         self.mode = "lab"
         self.stack.setCurrentWidget(self.lab_page)
         self.timer.start()
