@@ -11,7 +11,7 @@ Goals (issue 13): >= 97 % on the generated night, >= 90 % on DREAMS, for gain x0
 to 100 mV with drift. The generated night's accuracy is circular (the generator is calibrated on
 the features the model learned); the agreement figures are not.
 
-Run: ``python benchmarks/bench_robustness.py [--hours 8] [--dreams ../shared/datasets/dreams-spindles]``
+Run: ``python benchmarks/bench_robustness.py [--hours 8] [--dreams ../shared/datasets/dreams-spindles] [--model M.npz]``
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import numpy as np
 
 from dreamband.recordings.sleepedf import load_dreams_excerpts
 from dreamband.session.offline import stage_signal_batch
+from dreamband.signal.model import StagingModel
 from dreamband.signal.simulate import simulate_night
 from dreamband.signal.stager import warmup
 from dreamband.signal.stages import UNSTAGED
@@ -54,8 +55,9 @@ PERTURBATIONS: tuple[tuple[str, Perturb], ...] = (
 )
 
 
-def _stages(x: np.ndarray, sfreq: float, name: str) -> np.ndarray:
-    return np.array([s.result.stage for s in stage_signal_batch(x[None, :], sfreq, [name])], dtype=int)
+def _stages(x: np.ndarray, sfreq: float, name: str, model: StagingModel | None) -> np.ndarray:
+    staged = stage_signal_batch(x[None, :], sfreq, [name], model)
+    return np.array([s.result.stage for s in staged], dtype=int)
 
 
 def _accuracy(truth: np.ndarray, pred: np.ndarray) -> float:
@@ -65,30 +67,31 @@ def _accuracy(truth: np.ndarray, pred: np.ndarray) -> float:
     return float(np.mean(p[keep] == t[keep])) if keep.any() else float("nan")  # refused epochs are errors
 
 
-def _table(label: str, x: np.ndarray, sfreq: float, name: str, truth: np.ndarray) -> dict[str, float]:
-    clean = _stages(x, sfreq, name)
+def _table(label: str, x: np.ndarray, sfreq: float, name: str, truth: np.ndarray,
+           model: StagingModel | None) -> dict[str, float]:
+    clean = _stages(x, sfreq, name, model)
     n_uns = int(np.sum(clean == UNSTAGED))
     print(f"-- {label}: {len(clean)} epochs at {sfreq:g} Hz; clean: accuracy {_accuracy(truth, clean):.3f}, "
           f"{n_uns} refused")
     print(f"   {'perturbation':26} {'same stage':>10} {'refused':>8} {'accuracy':>8}")
     out = {}
     for pname, fn in PERTURBATIONS:
-        pred = _stages(fn(x, sfreq), sfreq, name)
+        pred = _stages(fn(x, sfreq), sfreq, name, model)
         same = float(np.mean(pred == clean))
         out[pname] = same
         print(f"   {pname:26} {same:10.1%} {int(np.sum(pred == UNSTAGED)):8d} {_accuracy(truth, pred):8.3f}")
     return out
 
 
-def bench_generated(hours: float, seed: int) -> dict[str, float]:
+def bench_generated(hours: float, seed: int, model: StagingModel | None = None) -> dict[str, float]:
     night = simulate_night(hours, 250.0, seed=seed)
     row = list(night.channel_types).index("eeg")
     truth = np.asarray(night.hypnogram, dtype=int)
     return _table(f"generated night ({hours:g} h, seed {seed}, {night.channel_names[row]})", night.data[row],
-                  night.sfreq, night.channel_names[row], truth)
+                  night.sfreq, night.channel_names[row], truth, model)
 
 
-def bench_dreams(folder: Path) -> dict[str, float]:
+def bench_dreams(folder: Path, model: StagingModel | None = None) -> dict[str, float]:
     excerpts = load_dreams_excerpts(folder)
     pooled: dict[str, list[float]] = {}
     weights: list[int] = []
@@ -97,7 +100,8 @@ def bench_dreams(folder: Path) -> dict[str, float]:
         if ex.sfreq < 100.0:  # refused as a whole (issue 13: below 100 Hz): nothing to keep or lose
             print(f"-- DREAMS {ex.name} ({ex.channel}): {ex.sfreq:g} Hz, refused below 100 Hz; left out of this table")
             continue
-        res = _table(f"DREAMS {ex.name} ({ex.channel})", x, ex.sfreq, ex.channel, np.asarray(ex.stages_30s, dtype=int))
+        res = _table(f"DREAMS {ex.name} ({ex.channel})", x, ex.sfreq, ex.channel, np.asarray(ex.stages_30s, dtype=int),
+                     model)
         weights.append(int(x.shape[0] // int(round(30 * ex.sfreq))))
         for k, v in res.items():
             pooled.setdefault(k, []).append(v)
@@ -116,13 +120,17 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--dreams", type=Path, default=Path(__file__).resolve().parents[2] / "shared/datasets/dreams-spindles")
     ap.add_argument("--no-dreams", action="store_true")
+    ap.add_argument("--model", help="a one-channel model file (default: the shipped stager_fpz)")
     args = ap.parse_args()
+    model = StagingModel.load(args.model) if args.model else None
+    if model is not None:
+        print(f"model: {args.model} (context {model.meta.get('context', 'v1')})")
     warmup()
     t0 = time.perf_counter()
-    gen = bench_generated(args.hours, args.seed)
+    gen = bench_generated(args.hours, args.seed, model)
     dreams = {}
     if not args.no_dreams and args.dreams.is_dir():
-        dreams = bench_dreams(args.dreams)
+        dreams = bench_dreams(args.dreams, model)
     elif not args.no_dreams:
         print(f"(DREAMS skipped: {args.dreams} not found)")
     print("== summary: % of epochs keeping their stage (goal: generated >= 97 %, DREAMS >= 90 %) ==")

@@ -149,3 +149,20 @@ def test_refused_epochs_count_as_errors() -> None:
     assert m["accuracy"] == pytest.approx(4 / 6)
     sk = pytest.importorskip("sklearn.metrics")
     assert m["kappa"] == pytest.approx(sk.cohen_kappa_score(y, p))
+
+
+def test_scale_free_model_keeps_every_stage_under_gain(night) -> None:
+    from dreamband.signal.model import StagingModel
+
+    model = StagingModel.load("stager_fpz_scale_free")
+    assert model.scale_free and not StagingModel.load("stager_fpz").scale_free
+    row = night.channel_types.index("eeg")
+    x = night.data[row]
+
+    def stages(sig: np.ndarray) -> np.ndarray:
+        return np.array([s.result.stage for s in stage_signal_batch(sig[None, :], night.sfreq, ["Fp1"], model)])
+
+    clean = stages(x)
+    assert (clean != UNSTAGED).mean() > 0.95
+    for g in (0.5, 0.7, 1.4, 2.0):
+        assert np.mean(stages(x * g) == clean) >= 0.99, g
