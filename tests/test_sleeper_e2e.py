@@ -52,8 +52,8 @@ def test_engine_stages_a_sleeper_night_like_its_true_hypnogram():
 def test_engine_stages_real_dreams_nights_near_the_measured_agreement(shared_datasets: Path):
     """Not circular: the 8 DREAMS excerpts (real EEG, expert hypnograms, never trained on) through the
     engine at max speed, each its own session. Unstaged epochs count as errors. Measured when
-    written: pooled accuracy 0.70, kappa 0.45 (the batch path's figures in the README: 0.71 /
-    0.48 on the 7 excerpts YASA accepts); the floors sit ~0.03 below."""
+    written: pooled accuracy 0.70, kappa 0.45; since issue 13 excerpt3 (stored at 50 Hz) is refused
+    as a whole (60 errors): pooled 0.613 / 0.366 on the batch path (README); the floors sit ~0.03 below."""
     from dreamband.recordings.base import Recording
     from dreamband.recordings.replay import RecordingSource
     from dreamband.recordings.sleepedf import load_dreams_excerpts
@@ -72,7 +72,10 @@ def test_engine_stages_real_dreams_nights_near_the_measured_agreement(shared_dat
         assert n == 60, ex.name  # 30 min of 30-s epochs
         scored = ex.stages_30s[:n] >= 0
         acc = float(np.mean(staged[:n][scored] == ex.stages_30s[:n][scored]))
-        assert acc >= 0.5, (ex.name, acc)  # the worst excerpt measured 0.58
+        if ex.sfreq < 100:  # refused below 100 Hz, every epoch, with the rate in the reason
+            assert (staged == -1).all() and "50 Hz" in eng.epochs[0].quality_reasons[0], ex.name
+        else:
+            assert acc >= 0.5, (ex.name, acc)  # the worst excerpt measured 0.58
         ys.append(ex.stages_30s[:n][scored])
         ps.append(staged[:n][scored])
     y, p = np.concatenate(ys), np.concatenate(ps)
@@ -80,4 +83,4 @@ def test_engine_stages_real_dreams_nights_near_the_measured_agreement(shared_dat
     kappa = _kappa(y, p)
     wrong_unstaged = int(np.sum(p < 0))
     print(f"DREAMS through the engine: accuracy {acc:.3f}, kappa {kappa:.3f}, {wrong_unstaged} unstaged")
-    assert acc >= 0.67 and kappa >= 0.41
+    assert acc >= 0.58 and kappa >= 0.33

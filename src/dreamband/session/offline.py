@@ -144,14 +144,17 @@ def _evaluate_features(folder: str, model_path: str | None) -> int:
     warmup()
     print(f"Staging {len(nights)} nights with {model.meta.get('name', 'the model')} ({', '.join(model.channels)}), "
           "causally, in time order, inside the sleep period ±30 min.")
-    print("NOTE: the shipped model was fitted on these same nights, so these figures are optimistic; "
-          "the honest ones are the leave-subjects-out CV figures printed at the end.")
+    trained = set(model.meta.get("training", {}).get("nights", []))
+    n_seen = sum(n.name in trained for n in nights)
+    print(f"NOTE: {n_seen} of these {len(nights)} nights were in the model's training set (listed in its file); "
+          "figures on those are optimistic, the honest ones are the leave-subjects-out CV figures at the end.")
     ys, ps, cv_y, cv_p = [], [], [], []
     for night in nights:
         idx, X, y = night.crop()
         stager = Stager(model, n_channels=n_ch)
         pred = np.array([stager.stage_features(X[r, : N_BASE * n_ch], int(idx[r])).stage for r in range(len(idx))])
-        _print_metrics(f"{night.name} (shipped model)", y, pred, detail=True)
+        seen = "seen in training" if night.name in trained else "never seen in training"
+        _print_metrics(f"{night.name} (shipped model) [{seen}]", y, pred, detail=True)
         held = model.cv_stages.get(night.name)
         if held is not None and len(held) == len(y):
             _print_metrics(f"{night.name} (CV, subject {night.subject} held out)", y, held, detail=False)
@@ -163,7 +166,8 @@ def _evaluate_features(folder: str, model_path: str | None) -> int:
     if cv_y:
         _print_metrics(f"pooled CV over these {len(cv_y)} nights (their subject held out)", np.concatenate(cv_y),
                        np.concatenate(cv_p), detail=True)
-    _print_metrics("pooled (all nights, fitted on them)", np.concatenate(ys), np.concatenate(ps), detail=True)
+    _print_metrics(f"pooled (all {len(nights)} nights, {n_seen} seen in training)", np.concatenate(ys),
+                   np.concatenate(ps), detail=True)
     from dreamband.session.training import stage_metrics
 
     m = stage_metrics(np.concatenate(ys), np.concatenate(ps))
