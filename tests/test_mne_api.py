@@ -202,3 +202,14 @@ def test_numpydoc_examples_run(module):
     mod = importlib.import_module(module)
     res = doctest.testmod(mod, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert res.attempted >= 3 and res.failed == 0, res
+
+
+def test_the_readme_mne_example_runs(tmp_path, monkeypatch):
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = readme.split("From Python, any `mne.io.Raw`:", 1)[1].split("```python", 1)[1].split("```", 1)[0]
+    _sim_edf(tmp_path / "night.edf", 250.0, 9)
+    monkeypatch.chdir(tmp_path)
+    scope: dict = {}
+    exec(compile(block, "README.md", "exec"), scope)  # noqa: S102 - the README's own example
+    assert scope["result"].probabilities.shape == (60, 5)
+    assert len(scope["raw"].annotations) == 60 and scope["hypno"].hypno.shape == (60,)
