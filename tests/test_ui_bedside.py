@@ -52,6 +52,7 @@ def test_check_view_verdicts_on_generated_signals(qtbot):
     started = []
     view.startRequested.connect(started.append)
     assert not view.start_button.isEnabled()  # nothing judged yet
+    assert not view.impedance_button.isVisibleTo(view)  # no board that measures impedance
     for part in np.array_split(data, 20, axis=1):
         view.push(part, judge=False)
     view.judge()

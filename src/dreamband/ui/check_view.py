@@ -11,6 +11,7 @@ the night's clock) starts only then: the night starts where the user presses sta
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -67,6 +68,10 @@ class CheckView(QtWidgets.QWidget):
         self.ready = False
         self.checks_done = 0
         self._last_verdict = float("-inf")
+        #: Electrode impedance per channel (Ω) from the last lead-off measurement.
+        self.impedance: dict[str, float] = {}
+        self._measuring: threading.Thread | None = None
+        self._measured: dict | None = None
         self.timer = QtCore.QTimer(self)
         self.timer.setInterval(READ_MS)
         self.timer.timeout.connect(self.poll)
@@ -118,6 +123,12 @@ class CheckView(QtWidgets.QWidget):
         self.anyway_button.setToolTip("Start the night although the check is not good (written in the session's events)")
         self.anyway_button.setMinimumHeight(36)
         self.anyway_button.clicked.connect(lambda: self.startRequested.emit(True))
+        self.impedance_button = QtWidgets.QPushButton("Measure impedance")
+        self.impedance_button.setToolTip("Lead-off mode for a few seconds (OpenBCI Cyton, Cyton+Daisy, Ganglion)")
+        self.impedance_button.setMinimumHeight(36)
+        self.impedance_button.clicked.connect(self.measure_impedance)
+        self.impedance_button.setVisible(self._can_measure())
+        row.addWidget(self.impedance_button)
         row.addStretch(1)
         row.addWidget(self.anyway_button)
         row.addWidget(self.start_button)
@@ -130,8 +141,12 @@ class CheckView(QtWidgets.QWidget):
             self.timer.start()
 
     def stop(self) -> None:
-        """Stop reading (the engine takes the source over)."""
+        """Stop reading (the engine takes the source over; a running impedance measurement is
+        waited for, so lead-off is off before the night starts)."""
         self.timer.stop()
+        if self._measuring is not None:
+            self._measuring.join(15.0)
+            self._measuring = None
 
     def poll(self) -> None:
         """Read what the source has, and judge once a second."""
@@ -154,8 +169,64 @@ class CheckView(QtWidgets.QWidget):
         if self.window.seconds < 2.0:
             return self.verdicts
         self._last_verdict = time.monotonic()
-        self.set_verdicts(check_signal(self.window.data(), self.sfreq, self.names))
+        self.set_verdicts(check_signal(self.window.data(), self.sfreq, self.names,
+                                       impedance_ohm=self.impedance or None))
         return self.verdicts
+
+    # ------------------------------------------------------------------ impedance
+    def _can_measure(self) -> bool:
+        from dreamband.firmware_bridge.lead_off import lead_off_kind
+
+        info = getattr(self.source, "info", None)
+        return (lead_off_kind(getattr(info, "name", "")) is not None
+                and callable(getattr(self.source, "config_board", None)))
+
+    def measure_impedance(self) -> None:
+        """Switch lead-off on for a few seconds (in a worker thread: the window stays responsive),
+        then show the impedance with the verdicts."""
+        if self._measuring is not None or not self._can_measure():
+            return
+        from dreamband.session.check import CheckedChannels, measure_impedance
+
+        self.timer.stop()  # the worker reads the source meanwhile
+        channels = CheckedChannels(self.rows, self.names, self.staging)
+        self.impedance_button.setEnabled(False)
+        self.summary.setText("measuring the electrodes' impedance (lead-off mode) …")
+        box: dict = {}
+
+        def work() -> None:
+            try:
+                box["ohm"] = measure_impedance(self.source, channels)
+            except (RuntimeError, TypeError, ValueError) as err:
+                box["error"] = err
+
+        self._measured = box
+        self._measuring = threading.Thread(target=work, name="dreamband-impedance", daemon=True)
+        self._measuring.start()
+        QtCore.QTimer.singleShot(100, self._impedance_done)
+
+    def _impedance_done(self) -> None:
+        thread = self._measuring
+        if thread is None:
+            return
+        if thread.is_alive():
+            QtCore.QTimer.singleShot(100, self._impedance_done)
+            return
+        self._measuring = None
+        box = self._measured or {}
+        self.impedance_button.setEnabled(True)
+        self.window.clear()  # the lead-off drive is in the held samples: judge fresh ones
+        self._last_verdict = time.monotonic()
+        if "error" in box:
+            self.summary.setText(f"impedance: {box['error']}")
+        else:
+            self.impedance = dict(box.get("ohm") or {})
+        self.begin()
+
+    @property
+    def measuring(self) -> bool:
+        """True while a lead-off measurement runs."""
+        return self._measuring is not None
 
     def set_verdicts(self, verdicts: Sequence[ChannelVerdict]) -> None:
         """Show ``verdicts`` and enable "Start the night" when the staging channels are good."""
