@@ -166,6 +166,10 @@ def _evaluate_features(folder: str, model_path: str | None) -> int:
     if cv_y:
         _print_metrics(f"pooled CV over these {len(cv_y)} nights (their subject held out)", np.concatenate(cv_y),
                        np.concatenate(cv_p), detail=True)
+        first = 120  # the first hour from the start of the crop: the running statistics start cold
+        _print_metrics(f"pooled CV, first hour of each night only (cold start, {len(cv_y)} nights)",
+                       np.concatenate([y[:first] for y in cv_y]), np.concatenate([p[:first] for p in cv_p]),
+                       detail=False)
     _print_metrics(f"pooled (all {len(nights)} nights, {n_seen} seen in training)", np.concatenate(ys),
                    np.concatenate(ps), detail=True)
     from dreamband.session.training import stage_metrics
