@@ -164,6 +164,7 @@ class DriftTracker:
         self.max_ppm = float(max_ppm)
         self._blocks: dict[int, float] = {}  # block -> smallest offset (s)
         self._slope: float | None = None
+        self._fitted_before: int | None = None  # the fit covers the whole blocks before this one
 
     def update(self, first_sample: int, timestamps) -> None:
         """Take one chunk: ``timestamps`` (UNIX s, one per sample) from sample ``first_sample`` on."""
@@ -181,11 +182,14 @@ class DriftTracker:
         for b in np.unique(blk):
             m = float(off[blk == b].min())
             self._blocks[int(b)] = min(m, self._blocks.get(int(b), m))
+        if int(blk.min()) == int(blk.max()) == self._fitted_before:
+            return  # the chunk lies in the open block: the whole blocks, and so the line, are the same
         self._fit(int(blk.max()))
 
     def _fit(self, current: int) -> None:
         import numpy as np
 
+        self._fitted_before = current
         done = sorted(b for b in self._blocks if b < current)  # whole blocks only
         if len(done) < 3 or (done[-1] - done[0]) * self.block_n / self.nominal < self.min_span_s:
             return

@@ -163,6 +163,7 @@ class ArousalDetector:
         self.min_baseline_windows = int(min_baseline_windows)
         self._base_beta: deque[float] = deque(maxlen=int(baseline_windows))
         self._base_emg: deque[float] = deque(maxlen=int(baseline_windows))
+        self._baseline_medians: tuple[float, float] | None = None  # cache, reset when the baseline changes
         self._recent: deque[tuple[float, float, float, bool]] = deque(maxlen=int(120.0 / step_s) + 4)
         self._buf = np.empty((max(self.eeg_rows + self.emg_rows + self.accel_rows) + 1, 0))
         self._buf_start = 0  # sample index of _buf[:, 0]
@@ -177,7 +178,9 @@ class ArousalDetector:
         """Median (beta, emg) power of the baseline, µV²/Hz (NaN when empty)."""
         if not self._base_beta:
             return float("nan"), float("nan")
-        return float(np.median(self._base_beta)), float(np.median(self._base_emg))
+        if self._baseline_medians is None:  # once per change, not once per reading
+            self._baseline_medians = (float(np.median(self._base_beta)), float(np.median(self._base_emg)))
+        return self._baseline_medians
 
     def add_baseline(self, start_s: float, end_s: float) -> int:
         """Add the calm clean windows that lie within [start_s, end_s] to the REM baseline.
@@ -202,6 +205,7 @@ class ArousalDetector:
                 continue  # an aroused window is not calm REM
             self._base_beta.append(beta)
             self._base_emg.append(emg)
+            self._baseline_medians = None
             added += 1
         return added
 
