@@ -14,6 +14,10 @@ dropout lost are delivered as NaN (timestamps interpolated) just before the firs
 the reconnect, and samples the package counter says are missing come back as NaN where they
 were lost, so that sample counts stay on the board's clock (a lossy Bluetooth link would
 otherwise make the night's clock, and the smart alarm, run late).
+
+This module is over 500 lines because :class:`BoardStream` is one state machine (streaming,
+dropout, reconnecting, ended) shared by the reader thread and ``read()`` under one lock; the
+package-counter and gap-filling helpers it alone uses sit beside it.
 """
 
 from __future__ import annotations

@@ -36,6 +36,11 @@ Seams left for the next steps of the project:
 - ``actions``: the port through which triggers act (``start``, ``stop``, ``on_epoch``,
   ``on_tick``; the engine's :class:`~dreamband.session.actions.ActionManager`). The pipeline
   only decides; the actions port does the output. None: triggers are only reported.
+
+This module is over 500 lines on purpose: it is the one definition of the night's computation,
+and its three entry points (``process``, ``stage_stream``, ``stage_all``/``stage_night``) sit
+beside the steps they share (conditioning, epochs, quality, failover, staging) so that a change
+to one step is seen against all three; split, the paths would drift apart again.
 """
 
 from __future__ import annotations
