@@ -34,7 +34,8 @@ from dreamband.firmware_bridge.lsl import (  # noqa: E402
     lsl_config_text,
     units_to_microvolts,
 )
-from dreamband.session.lsl_out import event_json, strict_json  # noqa: E402
+from dreamband.recordings.jsonio import jsonable  # noqa: E402
+from dreamband.session.lsl_out import event_json  # noqa: E402
 
 # liblsl reads its configuration once per process: this machine only, before any stream
 configure_liblsl("machine")
@@ -117,7 +118,7 @@ def test_strict_json_has_no_nan():
     back = json.loads(text)
     assert back["probabilities"] == [None] * 5 and back["features"] == {"x": None}
     assert "NaN" not in text and "Infinity" not in text
-    assert strict_json({"a": [1.5, float("-inf")]}) == {"a": [1.5, None]}
+    assert jsonable({"a": [1.5, float("-inf")]}) == {"a": [1.5, None]}
 
 
 def test_no_stream_is_a_clear_error():

@@ -20,7 +20,6 @@ scope is this machine unless ``--lsl-scope lan`` (:func:`~dreamband.firmware_bri
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 import threading
@@ -29,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from dreamband.recordings.jsonio import dumps
 from dreamband.session.events import EpochStaged, Event, SamplesArrived
 from dreamband.signal.stages import STAGE_NAMES
 
@@ -39,22 +39,9 @@ STAGES_STREAM = "dreamband-stages"
 STAGE_CHANNELS: tuple[str, ...] = (*(f"P({s})" for s in STAGE_NAMES), "stage", "confidence")
 
 
-def strict_json(value: Any) -> Any:
-    """``value`` with every non-finite float replaced by ``None`` (JSON has no NaN/Infinity)."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(k): strict_json(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [strict_json(v) for v in value]
-    if isinstance(value, np.generic):
-        return strict_json(value.item())
-    return value
-
-
 def event_json(event: Event) -> str:
     """One event as a strict JSON string (what a sample of the marker outlet holds)."""
-    return json.dumps(strict_json(event.to_dict()), default=str, allow_nan=False, separators=(",", ":"))
+    return dumps(event.to_dict(), separators=(",", ":"))
 
 
 def configure_from_args(args: argparse.Namespace, stream: Any = None) -> str | None:
