@@ -10,15 +10,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
-from brainflow.board_shim import BoardIds, BoardShim
-from brainflow.data_filter import DataFilter
+from brainflow.board_shim import BoardIds
 
 from dreamband.cli import build_parser, main
 from dreamband.firmware_bridge.config import BoardConfig, merged_board_values
 from dreamband.firmware_bridge.stream import BoardConnectionError, BoardStream
 from dreamband.session.sources import open_source
+from tests.brainflow_files import write_brainflow_csv
 
 
 def _toml(tmp_path: Path, text: str) -> Path:
@@ -45,26 +44,11 @@ def test_cli_wins_only_for_options_given(tmp_path):
     assert BoardConfig.from_args(build_parser().parse_args(["live"])).board == "synthetic"
 
 
-def _brainflow_csv(path: Path, board: int, seconds: float = 70.0) -> Path:
-    """A BrainFlow CSV (no session.json) of ``board``, EEG of 20 uV noise."""
-    d = BoardShim.get_board_descr(board)
-    n = int(seconds * d["sampling_rate"])
-    rng = np.random.default_rng(0)
-    table = np.zeros((d["num_rows"], n))
-    for r in d["eeg_channels"]:
-        table[r] = 20.0 * rng.standard_normal(n)
-    table[d["timestamp_channel"]] = 1.7e9 + np.arange(n) / d["sampling_rate"]
-    if "package_num_channel" in d:
-        table[d["package_num_channel"]] = np.arange(n) % 256
-    DataFilter.write_file(table, str(path), "w")
-    return path
-
-
 UNICORN = int(BoardIds.UNICORN_BOARD)  # 19 rows: no board dreamband infers has that layout
 
 
 def test_replay_honours_board_for_a_brainflow_csv(tmp_path):
-    csv = _brainflow_csv(tmp_path / "unicorn.csv", UNICORN)
+    csv = write_brainflow_csv(tmp_path / "unicorn.csv", UNICORN)
     with pytest.raises(ValueError, match="Pass the board"):
         open_source(build_parser().parse_args(["replay", str(csv)]))
     for flag in ("--board", "--master-board"):
@@ -74,7 +58,7 @@ def test_replay_honours_board_for_a_brainflow_csv(tmp_path):
 
 
 def test_stage_honours_board_for_a_brainflow_csv(tmp_path, capsys):
-    csv = _brainflow_csv(tmp_path / "unicorn.csv", UNICORN, seconds=95.0)
+    csv = write_brainflow_csv(tmp_path / "unicorn.csv", UNICORN, seconds=95.0)
     out = tmp_path / "out"
     assert main(["stage", str(csv), "--out-dir", str(out)]) == 1  # cannot infer: failed, said so
     assert "Pass the board" in capsys.readouterr().err

@@ -9,25 +9,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
-from brainflow.board_shim import BoardIds, BoardShim
-from brainflow.data_filter import DataFilter
+from brainflow.board_shim import BoardIds
 
 from dreamband.cli import build_parser, main
+from tests.brainflow_files import write_brainflow_csv
 
 
 def _synthetic_csv(path: Path, seconds: float) -> Path:
-    board = int(BoardIds.SYNTHETIC_BOARD)
-    d = BoardShim.get_board_descr(board)
-    n = int(seconds * d["sampling_rate"])
-    rng = np.random.default_rng(0)
-    table = np.zeros((d["num_rows"], n))
-    for r in d["eeg_channels"]:
-        table[r] = 20.0 * rng.standard_normal(n)
-    table[d["timestamp_channel"]] = 1.7e9 + np.arange(n) / d["sampling_rate"]
-    table[d["package_num_channel"]] = np.arange(n) % 256
-    DataFilter.write_file(table, str(path), "w")
-    return path
+    return write_brainflow_csv(path, int(BoardIds.SYNTHETIC_BOARD), seconds)
 
 
 def test_sleeper_at_speed_is_muted_and_the_log_action_prints(tmp_path):
