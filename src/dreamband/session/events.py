@@ -211,6 +211,18 @@ class LogMessage(Event):
     message: str = ""
 
 
+@dataclass(frozen=True)
+class RecordingWarning(LogMessage):
+    """The recording's writes failed (``writing=False``) or work again (``writing=True``).
+
+    A :class:`LogMessage` (same ``"log"`` kind in the event log, printed the same way by the
+    headless console), so that the window can keep a banner up while the disk refuses writes
+    and take it down when they succeed again.
+    """
+
+    writing: bool = True
+
+
 def stream_event(time: float, stream_kind: str, message: str = "", details: dict | None = None) -> StreamNotice:
     """The session event for one of the source's own events (``StreamEvent.kind``).
 

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from dreamband.session.bus import Subscription
-from dreamband.session.events import Event, LogMessage, SamplesArrived
+from dreamband.session.events import Event, LogMessage, RecordingWarning, SamplesArrived
 
 
 def default_fallback_dirs(primary: Path) -> list[Path]:
@@ -118,14 +118,21 @@ class RecorderSink:
         except Exception as err:  # a bug or a bad chunk: said once, the night goes on
             if self.error is None:
                 self.error = err
-                self._say("error", f"The recorder failed: {err!r}; the night goes on unrecorded from here.")
+                self._say("error", f"The recorder failed: {err!r}; the night goes on unrecorded from here.",
+                          writing=False)
             return
         if self._failing_since is not None and not self.recorder.backlog():
             self._recovered()  # only once everything waiting went out (a full disk takes small writes)
 
-    def _say(self, level: str, message: str) -> None:
+    def _say(self, level: str, message: str, writing: bool | None = None) -> None:
+        """Publish ``message``; ``writing`` (False: writes fail, True: they work again) makes it a
+        :class:`RecordingWarning`, which the window shows as a banner until writes work."""
+        if writing is None:
+            event: LogMessage = LogMessage(self._last_time, level, message)
+        else:
+            event = RecordingWarning(self._last_time, level, message, writing=writing)
         try:
-            self._publish([LogMessage(self._last_time, level, message)])
+            self._publish([event])
         except Exception:  # publishing must never break the writer
             pass
 
@@ -138,7 +145,7 @@ class RecorderSink:
             self.problem = f"NOT WRITING since {self._last_time:.0f} s ({err.strerror or err})"
             self._say("warning", f"Cannot write the recording in {rec.folder}: {err.strerror or err} "
                                  f"(errno {err.errno}). Staging and triggers go on; the samples wait in memory, "
-                                 f"retrying, then a second folder in {self.retry_s:g} s.")
+                                 f"retrying, then a second folder in {self.retry_s:g} s.", writing=False)
         else:
             lost = sum(b - a for a, b in self.lost_spans)
             kept = behind_s - (rec.bdf.skipped_samples / rec.sfreq if hasattr(rec, "bdf") else 0.0)
@@ -170,15 +177,15 @@ class RecorderSink:
             self._failing_since = None
             self._moved = False
             self._say("warning", f"The recording continues in {new.folder} (from {rec.samples_on_disk / rec.sfreq:.1f} s "
-                                 f"of {rec.folder.name}); join them with the two folders' archives.")
+                                 f"of {rec.folder.name}); join them with the two folders' archives.", writing=True)
             return
         self._say("warning", "No second folder takes the recording either"
                              + (f" (tried {', '.join(tried)})" if tried else "")
-                             + f"; keeping the last {self.max_behind_s:g} s in memory and retrying.")
+                             + f"; keeping the last {self.max_behind_s:g} s in memory and retrying.", writing=False)
 
     def _recovered(self) -> None:
         lost = f"; lost {self.lost_text()}" if self.lost_spans else "; nothing lost"
-        self._say("info", f"Writing the recording works again in {self.recorder.folder}{lost}.")
+        self._say("info", f"Writing the recording works again in {self.recorder.folder}{lost}.", writing=True)
         self._failing_since = None
         self._moved = False
         self.problem = None

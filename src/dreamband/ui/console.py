@@ -206,6 +206,7 @@ class NightConsole(ScreensMixin, QtWidgets.QMainWindow):
         self.samples_seen = 0
         self.lost_samples = 0
         self.dropouts = 0
+        self.recording_problem = ""  # the banner's text while the recording cannot be written
         self.ended = False
         self.end_reason = ""
         self.events_handled = 0
@@ -604,6 +605,8 @@ class NightConsole(ScreensMixin, QtWidgets.QMainWindow):
             self._handle_stream(event)
         elif isinstance(event, ev.MarkerInserted):
             self.hypnogram.add_marker(event.time + self.time_offset, event.label)
+        elif isinstance(event, ev.RecordingWarning):
+            self._handle_recording(event)
         elif isinstance(event, ev.LogMessage):
             self.log(event.message)
         elif isinstance(event, ev.SessionEnded):
@@ -620,7 +623,7 @@ class NightConsole(ScreensMixin, QtWidgets.QMainWindow):
         elif kind == "reconnect_attempt":
             self.stage_panel.show_banner(event.message or "reconnecting to the board")
         elif kind == "reconnected":
-            self.stage_panel.hide_banner()
+            self._show_recording_banner_or_hide()
         elif kind == "gap":
             self.lost_samples += int(event.details.get("lost_samples", 0) or 0)
         elif kind == "ended":
@@ -629,6 +632,24 @@ class NightConsole(ScreensMixin, QtWidgets.QMainWindow):
             self.stage_panel.show_banner(event.message or "stream error")
         if event.message:
             self.log(event.message)
+
+    def _handle_recording(self, event: ev.RecordingWarning) -> None:
+        """A banner stays up while the disk refuses the recording's writes; it goes when they work."""
+        if event.writing:
+            was_ours = self.stage_panel.banner.text() == self.recording_problem
+            self.recording_problem = ""
+            if was_ours:
+                self.stage_panel.hide_banner()
+        else:
+            self.recording_problem = f"RECORDING: {event.message}"
+            self.stage_panel.show_banner(self.recording_problem)
+        self.log(event.message)
+
+    def _show_recording_banner_or_hide(self) -> None:
+        if self.recording_problem:
+            self.stage_panel.show_banner(self.recording_problem)
+        else:
+            self.stage_panel.hide_banner()
 
     # ------------------------------------------------------------------ drawing
     def refresh(self) -> None:
@@ -821,7 +842,7 @@ class NightConsole(ScreensMixin, QtWidgets.QMainWindow):
         self.spectrogram.jump(self.time_offset)
         self.hypnogram.truncate(self.time_offset)
         self.ended = False
-        self.stage_panel.hide_banner()
+        self._show_recording_banner_or_hide()
         if self._stopped_at_end:  # a seek after the end: back to the lab screen, drawing again
             self._stopped_at_end = False
             self._report_written = False
