@@ -151,6 +151,38 @@ class Subscription:
         return thread
 
 
+class SubscriptionSink:
+    """A sink fed by its own :class:`Subscription`: :meth:`pump` drains it in manual mode,
+    :meth:`start` follows it from a daemon thread, :meth:`join_thread` waits for that thread.
+
+    Subclasses set :attr:`subscription` and :attr:`thread_name` and implement :meth:`handle`;
+    each closes in its own way (flush a socket, linger for LSL consumers, close an archive)
+    after :meth:`join_thread` and a last :meth:`pump`.
+    """
+
+    subscription: Subscription
+    thread_name: str = "dreamband-sink"
+    _thread: threading.Thread | None = None
+
+    def handle(self, event: Event) -> object:
+        """Deliver one event (to a socket, an outlet, a file...)."""
+        raise NotImplementedError
+
+    def pump(self) -> None:
+        """Deliver every queued event (manual mode)."""
+        for event in self.subscription.drain():
+            self.handle(event)
+
+    def start(self) -> None:
+        """Deliver from a background thread until the session ends."""
+        self._thread = self.subscription.follow(self.handle, self.thread_name)
+
+    def join_thread(self, timeout: float | None) -> None:
+        """Wait up to ``timeout`` s (None: for ever) for the thread of :meth:`start`, if any."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+
 class EventBus:
     """The engine's side of the subscriptions: subscribe, publish, end."""
 

@@ -340,7 +340,7 @@ class SessionEngine(EngineControls):
             self._finish("failed to start")
             raise
         if self._recorder is not None:
-            self._recorder.start_thread()
+            self._recorder.start()
         self._thread.start()
 
     def _loop(self) -> None:

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from dreamband.recordings.jsonio import dumps
+from dreamband.session.bus import SubscriptionSink
 from dreamband.session.events import EpochStaged, Event, SamplesArrived
 from dreamband.signal.stages import STAGE_NAMES
 
@@ -59,7 +60,7 @@ def configure_from_args(args: argparse.Namespace, stream: Any = None) -> str | N
     return text
 
 
-class LslEventSink:
+class LslEventSink(SubscriptionSink):
     """The two LSL outlets of a session, fed from their own subscription and thread.
 
     Parameters
@@ -79,6 +80,8 @@ class LslEventSink:
     epochs : int
         Stage-probability samples pushed.
     """
+
+    thread_name = "dreamband-lsl-out"
 
     def __init__(self, engine: Any, name_prefix: str = "dreamband", linger_s: float = 1.0) -> None:
         from mne_lsl.lsl import StreamInfo, StreamOutlet, local_clock
@@ -100,7 +103,6 @@ class LslEventSink:
         self.linger_s = float(linger_s)
         self._anchor: float | None = None  # local_clock of the session's first sample
         self._offset = time.time() - local_clock()  # UNIX - local_clock
-        self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._closed = False
 
@@ -141,19 +143,13 @@ class LslEventSink:
         except Exception:  # noqa: BLE001
             return False
 
-    def pump(self) -> None:
-        """Push every queued event (manual mode)."""
-        for ev in self.subscription.drain():
-            self.send(ev)
-
-    def start(self) -> None:
-        """Push from a background thread until the session ends."""
-        self._thread = self.subscription.follow(self.send, "dreamband-lsl-out")
+    def handle(self, event: Event) -> None:
+        """Push one event (what :meth:`pump` and the thread of :meth:`start` call)."""
+        self.send(event)
 
     def close(self, timeout: float = 5.0) -> None:
         """Wait for the thread, push what is left, then destroy the outlets. Safe to call twice."""
-        if self._thread is not None:
-            self._thread.join(timeout)
+        self.join_thread(timeout)
         if self._closed:
             return
         self.pump()

@@ -17,9 +17,9 @@ import ipaddress
 import json
 import re
 import socket
-import threading
 from typing import Any
 
+from dreamband.session.bus import SubscriptionSink
 from dreamband.session.events import Event
 
 #: A datagram larger than this is not sent (UDP's practical limit is 65,507 bytes).
@@ -88,7 +88,7 @@ def parse_address(address: str) -> tuple[str, int]:
     return host, port
 
 
-class UdpEventSink:
+class UdpEventSink(SubscriptionSink):
     """Send every event of an engine except the samples as one JSON datagram each.
 
     Parameters
@@ -108,6 +108,8 @@ class UdpEventSink:
         Set when the receiver is not this machine (say it to the user).
     """
 
+    thread_name = "dreamband-net-out"
+
     def __init__(self, engine: Any, address: str) -> None:
         self.address = parse_address(address)
         family = socket.AF_INET6 if ":" in self.address[0] else socket.AF_INET
@@ -123,7 +125,6 @@ class UdpEventSink:
         self.subscription = engine.subscribe(name="net-out", samples=False)
         self.sent = 0
         self.failed = 0
-        self._thread: threading.Thread | None = None
 
     def send(self, event: Event) -> bool:
         """Send one event; return False (and count it) when it could not be sent."""
@@ -139,19 +140,13 @@ class UdpEventSink:
         self.sent += 1
         return True
 
-    def pump(self) -> None:
-        """Send every queued event (manual mode)."""
-        for ev in self.subscription.drain():
-            self.send(ev)
-
-    def start(self) -> None:
-        """Send from a background thread until the session ends (``close()`` then flushes)."""
-        self._thread = self.subscription.follow(self.send, "dreamband-net-out")
+    def handle(self, event: Event) -> None:
+        """Send one event (what :meth:`pump` and the thread of :meth:`start` call)."""
+        self.send(event)
 
     def close(self, timeout: float = 5.0) -> None:
         """Wait for the thread, send what is left and close the socket. Safe to call twice."""
-        if self._thread is not None:
-            self._thread.join(timeout)
+        self.join_thread(timeout)
         if self._sock.fileno() >= 0:
             self.pump()
             self._sock.close()

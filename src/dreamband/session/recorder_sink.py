@@ -19,13 +19,12 @@ EIO, a removed USB disk):
 from __future__ import annotations
 
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from dreamband.session.bus import Subscription
+from dreamband.session.bus import Subscription, SubscriptionSink
 from dreamband.session.events import Event, LogMessage, RecordingWarning, SamplesArrived
 
 
@@ -40,7 +39,7 @@ def default_fallback_dirs(primary: Path) -> list[Path]:
     return out
 
 
-class RecorderSink:
+class RecorderSink(SubscriptionSink):
     """Feed a recorder (``write_chunk``, ``write_event``, ``close``; ``retry`` and ``continue_in``
     for write errors) from a subscription.
 
@@ -75,6 +74,8 @@ class RecorderSink:
         Seconds :meth:`finish` took (None until the recorder closed).
     """
 
+    thread_name = "dreamband-recorder"
+
     def __init__(self, recorder: Any, subscription: Subscription, publish: Callable[[list[Event]], None] | None = None,
                  fallback_dirs: list[Path] | None = None, retry_s: float = 5.0, max_behind_s: float = 120.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
@@ -93,16 +94,11 @@ class RecorderSink:
         self._failing_since: float | None = None
         self._moved = False
         self._last_time = 0.0
-        self._thread: threading.Thread | None = None
         self.close_s: float | None = None
 
     # ------------------------------------------------------------------ feeding
-    def pump(self) -> None:
-        """Write every queued event."""
-        for ev in self.subscription.drain():
-            self._write(ev)
-
-    def _write(self, ev: Event) -> None:
+    def handle(self, ev: Event) -> None:
+        """Write one event (what :meth:`pump` and the thread of :meth:`start` call)."""
         self._last_time = max(self._last_time, float(getattr(ev, "time", 0.0) or 0.0))
         try:
             if isinstance(ev, SamplesArrived):
@@ -199,10 +195,6 @@ class RecorderSink:
         return ", ".join(f"{hms(a)}-{hms(b)} ({b - a:.1f} s)" for a, b in self.lost_spans)
 
     # ------------------------------------------------------------------ threads and closing
-    def start_thread(self) -> None:
-        """Write from a background thread until the session ends."""
-        self._thread = self.subscription.follow(self._write, "dreamband-recorder")
-
     def finish(self, timeout: float | None = None) -> None:
         """Write what is left, retry a last time, close the recorder (no timeout by default:
         the archive's writes are fast, and a half-written night is worse than a wait).
@@ -210,8 +202,7 @@ class RecorderSink:
         :attr:`close_s` is how long it took: from the end of the session (the last sample) to
         the archive closed, the writer's backlog included."""
         t0 = self._clock()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        self.join_thread(timeout)
         self.pump()
         if self._failing_since is not None:  # the night ends while the disk refuses: retry, then move
             try:
