@@ -62,3 +62,36 @@ def test_alarm_and_wall_clock_follow_a_fast_board():
                                             "nominal_rate": 128.0, "lost_samples": 0, "dropouts": 0, "epochs": 10,
                                             "drift_ppm": pipe.drift.ppm, "board_rate": pipe.drift.rate})
     assert "clock drift +3" in out.getvalue() and "ppm (board 128.38" in out.getvalue()
+
+
+def test_the_window_status_bar_shows_the_drift_and_a_recording_problem(qtbot, tmp_path):
+    """The console's status bar says what the headless status line says: drift ppm and write trouble."""
+    pytest.importorskip("pytestqt")
+    from dreamband.ui.console import NightConsole
+
+    rng = np.random.default_rng(2)
+    tracker = DriftTracker(250.0)
+    for i in range(0, int(600 * 250.0), 50):
+        tracker.update(i, _stamps(np.arange(i, i + 50), 250.0 * (1 - 2000e-6), rng))
+
+    class EngineCounters:  # the status bar reads only ``stats()`` of the engine
+        def __init__(self, problem):
+            self.problem = problem
+
+        def stats(self):
+            return {"achieved_rate": 250.0, "lost_samples": 0, "dropouts": 0, "drift_ppm": tracker.ppm,
+                    "board_rate": tracker.rate, "recording": self.problem}
+
+    console = NightConsole(sfreq=250.0, channel_names=["Fp1"], channel_types=["eeg"], board_name="cyton",
+                           record_dir=tmp_path)
+    qtbot.addWidget(console)
+    console.update_status()
+    assert console.status_labels["clock"].text() == ""  # no engine: nothing measured, nothing claimed
+    console.engine = EngineCounters("NOT WRITING for 3 s, 3 s in memory")
+    console.update_status()
+    assert console.status_labels["clock"].text().startswith("clock drift -2")
+    assert "ppm (board 249.5" in console.status_labels["clock"].text()
+    assert console.status_labels["record"].text().endswith("recording: NOT WRITING for 3 s, 3 s in memory")
+    console.engine.problem = None
+    console.update_status()
+    assert "NOT WRITING" not in console.status_labels["record"].text()

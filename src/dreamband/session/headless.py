@@ -28,11 +28,12 @@ def hms(seconds: float) -> str:
     return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
-def _drift_text(stats: dict[str, Any]) -> str:
+def drift_text(stats: dict[str, Any]) -> str:
+    """``"clock drift +N ppm (board R Hz)"`` from a session's ``stats()``, or ``""`` before it is measured."""
     ppm = stats.get("drift_ppm")
     if ppm is None:
         return ""
-    return f", clock drift {ppm:+.0f} ppm (board {stats['board_rate']:.3f} Hz)"
+    return f"clock drift {ppm:+.0f} ppm (board {stats['board_rate']:.3f} Hz)"
 
 
 class HeadlessPrinter:
@@ -118,7 +119,7 @@ class HeadlessPrinter:
         self._print(f"status: {stats['samples']} samples ({hms(stats['data_s'])} of data in {stats['wall_s']:.1f} s), "
                     f"rate {stats['achieved_rate']:.1f} Hz (nominal {stats['nominal_rate']:g}), "
                     f"lost {stats['lost_samples']} samples, {stats['dropouts']} dropouts, {stats['epochs']} epochs"
-                    + _drift_text(stats)
+                    + (f", {drift_text(stats)}" if drift_text(stats) else "")
                     + (f"; recording: {stats['recording']}" if stats.get("recording") else ""))
 
     def summary(self, state: dict[str, Any], triggers: list[TriggerFired]) -> None:

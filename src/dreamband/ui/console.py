@@ -30,6 +30,7 @@ import numpy as np
 from pyqtgraph.Qt import QtCore, QtGui, QtWidgets
 
 from dreamband.session import events as ev
+from dreamband.session.headless import drift_text
 from dreamband.session.settings import parse_window
 from dreamband.session.triggers.smart_alarm import window_seconds
 from dreamband.signal.stages import stage_code
@@ -335,7 +336,7 @@ class NightConsole(ScreensMixin, QtWidgets.QMainWindow):
 
         bar = self.statusBar()
         self.status_labels: dict[str, QtWidgets.QLabel] = {}
-        for key in ("board", "rate", "lost", "dropouts", "record"):
+        for key in ("board", "rate", "clock", "lost", "dropouts", "record"):
             label = QtWidgets.QLabel("")
             bar.addPermanentWidget(label)
             self.status_labels[key] = label
@@ -690,6 +691,7 @@ class NightConsole(ScreensMixin, QtWidgets.QMainWindow):
             self._set_label("rate", f"replay {rate / self.sfreq:.0f}x real time")
         else:
             self._set_label("rate", f"rate: {rate:.1f} Hz")
+        self._set_label("clock", drift_text(stats))
         self._set_label("lost", f"lost: {lost} samples")
         self._set_label("dropouts", f"dropouts: {dropouts}")
         if self.record_dir is None:
@@ -702,7 +704,9 @@ class NightConsole(ScreensMixin, QtWidgets.QMainWindow):
             if now - self._record_size_at > 2.0:
                 self._record_size = _folder_size(self.record_dir)
                 self._record_size_at = now
-            self._set_label("record", f"{self.record_dir} ({_human_bytes(self._record_size)})")
+            problem = stats.get("recording")
+            self._set_label("record", f"{self.record_dir} ({_human_bytes(self._record_size)})"
+                            + (f" - recording: {problem}" if problem else ""))
 
     def _set_label(self, key: str, text: str) -> None:
         label = self.status_labels[key]
