@@ -11,7 +11,8 @@ Goals (issue 13): >= 97 % on the generated night, >= 90 % on DREAMS, for gain x0
 to 100 mV with drift. The generated night's accuracy is circular (the generator is calibrated on
 the features the model learned); the agreement figures are not.
 
-Run: ``python benchmarks/bench_robustness.py [--hours 8] [--dreams ../shared/datasets/dreams-spindles] [--model M.npz]``
+Run: ``python benchmarks/bench_robustness.py [--hours 8] [--dreams ../shared/datasets/dreams-spindles]
+[--model stager_fpz other.npz ...]`` (several models are compared side by side in one run).
 """
 
 from __future__ import annotations
@@ -120,24 +121,31 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--dreams", type=Path, default=Path(__file__).resolve().parents[2] / "shared/datasets/dreams-spindles")
     ap.add_argument("--no-dreams", action="store_true")
-    ap.add_argument("--model", help="a one-channel model file (default: the shipped stager_fpz)")
+    ap.add_argument("--model", nargs="+", default=None,
+                    help="one-channel model files or shipped names, compared side by side in one run "
+                         "(default: the shipped stager_fpz)")
     args = ap.parse_args()
-    model = StagingModel.load(args.model) if args.model else None
-    if model is not None:
-        print(f"model: {args.model} (context {model.meta.get('context', 'v1')})")
+    names = args.model or ["stager_fpz"]
     warmup()
     t0 = time.perf_counter()
-    gen = bench_generated(args.hours, args.seed, model)
-    dreams = {}
-    if not args.no_dreams and args.dreams.is_dir():
-        dreams = bench_dreams(args.dreams, model)
-    elif not args.no_dreams:
-        print(f"(DREAMS skipped: {args.dreams} not found)")
-    print("== summary: % of epochs keeping their stage (goal: generated >= 97 %, DREAMS >= 90 %) ==")
-    print(f"   {'perturbation':26} {'generated':>10} {'DREAMS':>8}")
-    for k, v in gen.items():
-        d = f"{dreams[k]:8.1%}" if k in dreams else f"{'-':>8}"
-        print(f"   {k:26} {v:10.1%} {d}")
+    gen, dreams = {}, {}
+    for name in names:
+        model = StagingModel.load(name)
+        hmm = f"HMM weight {model.hmm_weight:g}" if model.meta.get("use_hmm") else "no HMM"
+        print(f"== model {name}: context {model.meta.get('context', 'v1')}, {hmm}")
+        gen[name] = bench_generated(args.hours, args.seed, model)
+        if not args.no_dreams and args.dreams.is_dir():
+            dreams[name] = bench_dreams(args.dreams, model)
+        elif not args.no_dreams:
+            print(f"(DREAMS skipped: {args.dreams} not found)")
+    print("== summary: % of epochs keeping their stage (goal: generated >= 97 %, DREAMS >= 90 %), generated / DREAMS ==")
+    print(f"   {'perturbation':26} " + " ".join(f"{n[-24:]:>24}" for n in names))
+    for k in gen[names[0]]:
+        cells = []
+        for n in names:
+            d = f"{dreams[n][k]:.1%}" if n in dreams and k in dreams[n] else "-"
+            cells.append(f"{gen[n][k]:.1%} / {d}")
+        print(f"   {k:26} " + " ".join(f"{c:>24}" for c in cells))
     print(f"({time.perf_counter() - t0:.0f} s)")
 
 

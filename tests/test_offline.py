@@ -13,7 +13,8 @@ import pytest
 from dreamband.cli import main
 from dreamband.recordings.sleepedf import dreams_hypnogram_30s, load_sleepedf_features
 from dreamband.session.offline import stage_signal, stage_signal_batch
-from dreamband.session.training import metrics_from_confusion, run_training, stage_metrics
+from dreamband.session.protocol import run_training
+from dreamband.session.training import metrics_from_confusion, stage_metrics
 from dreamband.signal.model import StagingModel
 
 
@@ -50,16 +51,24 @@ def test_dreams_hypnogram_mapping() -> None:
 
 def test_train_tiny_deterministic(shared_datasets: Path, tmp_path: Path) -> None:
     pytest.importorskip("lightgbm")
-    data = _mini_sleepedf(shared_datasets, tmp_path / "sedf", ["SC4001E0", "SC4011E0"])
+    data = _mini_sleepedf(shared_datasets, tmp_path / "sedf", ["SC4001E0", "SC4011E0", "SC4021E0"])
     logs: list[str] = []
     p1, meta = run_training(data, "fpz", seed=3, output=tmp_path / "m1", num_rounds=3, log=logs.append)
     p2, _ = run_training(data, "fpz", seed=3, output=tmp_path / "m2", num_rounds=3, do_cv=False, log=lambda *_: None)
-    assert any("CV without HMM" in s for s in logs)
-    assert meta["cv"]["without_hmm"]["accuracy"] > 0.3 and "Sleep-EDF" in meta["credit"]
+    assert any("outer fold subject 0: inner CV chose" in s for s in logs)
+    assert any("random start 0-3 h before onset" in s and "first hour" in s for s in logs)
+    fig = meta["cv"]["figures"]["selected"]
+    assert set(fig) == {"random", "recording", "pm30"} and set(fig["random"]) == {"all", "pm30", "first_hour"}
+    # random-start nights are longer than the old crop; a start under 30 min before onset cuts into that window
+    assert fig["random"]["all"]["n"] > fig["pm30"]["all"]["n"] >= fig["random"]["pm30"]["n"] > 0
+    assert fig["random"]["all"]["accuracy"] > 0.3 and "Sleep-EDF" in meta["credit"]
+    assert meta["training"]["nights"] == ["SC4001E0", "SC4011E0", "SC4021E0"]
+    assert meta["context"] in ("scale-free", "normalised") and meta["selection"]["chosen"]["rounds"] in (1, 2, 3)
     a, b = StagingModel.load(p1), StagingModel.load(p2)
     for k in a.trees:
         np.testing.assert_array_equal(a.trees[k], b.trees[k])
     np.testing.assert_allclose(a.predict_proba(a.reference_features), a.reference_proba, atol=1e-12)
+    assert set(a.cv_stages) == set(meta["training"]["nights"]) and not b.cv_stages
 
 
 def test_evaluate_features_last_line(shared_datasets: Path, tmp_path: Path, capsys) -> None:
@@ -130,8 +139,9 @@ def test_sleepedf_loader_errors(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("use_hmm", [None, True])
-def test_batch_path_equals_live_path(use_hmm: bool | None) -> None:
-    """The offline batch path gives exactly what the live, chunk-by-chunk path gives."""
+@pytest.mark.parametrize("n_ch", [1, 2])
+def test_batch_path_equals_live_path(use_hmm: bool | None, n_ch: int) -> None:
+    """The offline batch path gives exactly what the live, chunk-by-chunk path gives (both shipped models)."""
     sfreq = 200.0
     rng = np.random.default_rng(4)
     t = np.arange(int(sfreq * 30 * 14)) / sfreq
@@ -140,11 +150,12 @@ def test_batch_path_equals_live_path(use_hmm: bool | None) -> None:
                    15 * rng.standard_normal(t.size) + 10 * np.sin(2 * np.pi * 10 * t)])
     x[0, int(sfreq * 95) : int(sfreq * 130)] = np.nan  # lost: epoch 3 unstaged, 4 partly lost
     x[1, int(sfreq * 200) : int(sfreq * 300)] = 1.0  # flat second channel
-    live = stage_signal(x, sfreq, ["Fpz", "Pz"], use_hmm=use_hmm)
-    batch = stage_signal_batch(x, sfreq, ["Fpz", "Pz"], use_hmm=use_hmm)
+    x, names = x[:n_ch], ["Fpz", "Pz"][:n_ch]
+    live = stage_signal(x, sfreq, names, use_hmm=use_hmm)
+    batch = stage_signal_batch(x, sfreq, names, use_hmm=use_hmm)
     assert len(live) == len(batch) == 14
     assert [s.result.stage for s in live] == [s.result.stage for s in batch]
-    assert sum(s.result.stage == -1 for s in live) >= 3
+    assert sum(s.result.stage == -1 for s in live) >= (3 if n_ch == 2 else 1)
     for a, b in zip(live, batch, strict=True):
         np.testing.assert_allclose(a.result.probabilities, b.result.probabilities, rtol=0, atol=1e-12)
         assert a.result.reasons == b.result.reasons and a.quality.status == b.quality.status

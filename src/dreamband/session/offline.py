@@ -113,8 +113,20 @@ def _print_cv(model: StagingModel) -> None:
     if not cv:
         print(f"{name}: no cross-validated figures stored in the model.")
         return
+    if "figures" in cv:  # the honest protocol (session/protocol.py)
+        from dreamband.session.protocol import print_figures
+
+        print(f"Cross-validated figures of {name}, subjects held out ({cv['protocol']}):")
+        print_figures(cv["figures"])
+        sel = model.meta.get("selection", {}).get("chosen")
+        if sel:
+            hmm = "no HMM" if sel["hmm_weight"] is None else f"HMM weight {sel['hmm_weight']}"
+            print(f"  this model: {sel['variant']}, {sel['rounds']} rounds, {hmm} "
+                  f"(chosen by {model.meta['selection']['protocol']})")
+        return
     w = cv.get("hmm_weight_chosen")
-    print(f"Cross-validated figures of {name} ({cv.get('protocol', 'leave-subjects-out')}):")
+    print(f"Cross-validated figures of {name} ({cv.get('protocol', 'leave-subjects-out')}; an older protocol: "
+          "nights started 30 min before the expert's sleep onset and the HMM was chosen on these folds):")
     raw = cv["without_hmm"]
     print(f"  CV without HMM: accuracy={raw['accuracy']:.3f} kappa={raw['kappa']:.3f} macro_f1={raw['macro_f1']:.3f}")
     hm = cv["with_hmm"].get(str(w)) or next(iter(cv["with_hmm"].values()))
@@ -124,53 +136,60 @@ def _print_cv(model: StagingModel) -> None:
 # ------------------------------------------------------------------------------------ train
 def run_train(args: argparse.Namespace) -> int:
     """``dreamband train --data DIR [--eeg fpz|fpz+pz] [--seed N] [-o OUT]``."""
-    from dreamband.session.training import run_training
+    from dreamband.session.protocol import run_training
 
     t0 = time.perf_counter()
     path, meta = run_training(args.data, args.eeg, int(args.seed), args.output)
-    print(f"done in {time.perf_counter() - t0:.0f} s; the figures above are leave-one-subject-out CV "
-          f"(subjects held out); the written model is fitted on all nights: {path}")
+    print(f"done in {time.perf_counter() - t0:.0f} s; the figures above are nested CV (subjects held out, every "
+          f"choice in an inner CV, nights from a random start); the written model is fitted on all nights: {path}")
     return 0
 
 
 # ------------------------------------------------------------------------------------ evaluate
 def _evaluate_features(folder: str, model_path: str | None) -> int:
     from dreamband.recordings.sleepedf import load_sleepedf_features
-    from dreamband.signal.features import N_BASE
+    from dreamband.session.training import FIRST_HOUR_EPOCHS, prepare_nights
 
     nights = load_sleepedf_features(folder)
     model = _load_model(model_path, 1) if model_path is None else StagingModel.load(model_path)
     n_ch = model.n_channels
+    training = model.meta.get("training", {})
+    honest = "start_seed" in training  # models of the old protocol were cut 30 min before the expert's onset
+    seed = int(training.get("start_seed", 0))
+    data = prepare_nights(nights, "fpz" if n_ch == 1 else "fpz+pz", "random" if honest else "pm30", seed)
     warmup()
-    print(f"Staging {len(nights)} nights with {model.meta.get('name', 'the model')} ({', '.join(model.channels)}), "
-          "causally, in time order, inside the sleep period ±30 min.")
+    where = (f"starts at a seeded random point 0-3 h before sleep onset (seed {seed}, where a user might press "
+             "start)" if honest else "starts 30 min before the expert's sleep onset (this model's old protocol)")
+    print(f"Staging {len(data)} nights with {model.meta.get('name', 'the model')} ({', '.join(model.channels)}), "
+          f"causally, in time order; each night {where} and ends 30 min after the last sleep epoch.")
     trained = set(model.meta.get("training", {}).get("nights", []))
-    n_seen = sum(n.name in trained for n in nights)
-    print(f"NOTE: {n_seen} of these {len(nights)} nights were in the model's training set (listed in its file); "
-          "figures on those are optimistic, the honest ones are the leave-subjects-out CV figures at the end.")
-    ys, ps, cv_y, cv_p = [], [], [], []
-    for night in nights:
-        idx, X, y = night.crop()
+    n_seen = sum(n.name in trained for n in data)
+    print(f"NOTE: {n_seen} of these {len(data)} nights were in the model's training set (listed in its file); "
+          "figures on those are optimistic, the honest ones are the cross-validated (subject held out) figures.")
+    ys, ps, cv = [], [], []
+    for night in data:
         stager = Stager(model, n_channels=n_ch)
-        pred = np.array([stager.stage_features(X[r, : N_BASE * n_ch], int(idx[r])).stage for r in range(len(idx))])
+        pred = np.array([stager.stage_features(night.base[r], int(night.epoch_index[r])).stage
+                         for r in range(len(night.y))])
         seen = "seen in training" if night.name in trained else "never seen in training"
-        _print_metrics(f"{night.name} (shipped model) [{seen}]", y, pred, detail=True)
+        _print_metrics(f"{night.name} (shipped model) [{seen}]", night.y, pred, detail=True)
         held = model.cv_stages.get(night.name)
-        if held is not None and len(held) == len(y):
-            _print_metrics(f"{night.name} (CV, subject {night.subject} held out)", y, held, detail=False)
-            cv_y.append(y)
-            cv_p.append(held)
-        ys.append(y)
+        if held is not None and len(held) == len(night.y):
+            _print_metrics(f"{night.name} (CV, subject {night.subject} held out)", night.y, held, detail=False)
+            cv.append((night, held))
+        ys.append(night.y)
         ps.append(pred)
     _print_cv(model)
-    if cv_y:
-        _print_metrics(f"pooled CV over these {len(cv_y)} nights (their subject held out)", np.concatenate(cv_y),
-                       np.concatenate(cv_p), detail=True)
-        first = 120  # the first hour from the start of the crop: the running statistics start cold
-        _print_metrics(f"pooled CV, first hour of each night only (cold start, {len(cv_y)} nights)",
-                       np.concatenate([y[:first] for y in cv_y]), np.concatenate([p[:first] for p in cv_p]),
+    if cv:
+        y = np.concatenate([n.y for n, _ in cv])
+        p = np.concatenate([h for _, h in cv])
+        _print_metrics(f"pooled CV over these {len(cv)} nights (their subject held out), whole nights", y, p)
+        pm = np.concatenate([n.in_pm30 for n, _ in cv])
+        _print_metrics("pooled CV, sleep period ±30 min only (the literature's window)", y[pm], p[pm], detail=False)
+        fh = np.concatenate([n.epoch_index < FIRST_HOUR_EPOCHS for n, _ in cv])
+        _print_metrics(f"pooled CV, first hour of each night only (cold start, {len(cv)} nights)", y[fh], p[fh],
                        detail=False)
-    _print_metrics(f"pooled (all {len(nights)} nights, {n_seen} seen in training)", np.concatenate(ys),
+    _print_metrics(f"pooled (all {len(data)} nights, {n_seen} seen in training)", np.concatenate(ys),
                    np.concatenate(ps), detail=True)
     from dreamband.session.training import stage_metrics
 

@@ -522,7 +522,7 @@ class SessionPipeline:
         raw = np.full((n_ep, N_STAGES), np.nan)
         if idx.size:
             rows = context_features(idx, base[idx].reshape(idx.size, -1), n_st, model.prior_mean, model.prior_var,
-                                    model.scale_free)
+                                    model.scale_free, model.amplitude_reference)
             raw[idx] = model.predict_proba(rows)
             if stager.use_hmm:
                 gaps = np.diff(idx, prepend=idx[0] - 1)

@@ -1,42 +1,37 @@
-"""Training the staging model on Sleep-EDF features: causal features, LightGBM, subject-wise CV, export.
+"""Training primitives for the staging model on Sleep-EDF features: nights, features, LightGBM, export, metrics.
 
 LightGBM (the ``train`` extra) is imported only inside the functions that fit; the metric
-helpers here are plain NumPy and are used by ``dreamband evaluate`` too.
+helpers here are plain NumPy and are used by ``dreamband evaluate`` too. The protocol that
+uses these (nested subject-wise CV, where nights start, what is reported) is
+:mod:`dreamband.session.protocol`.
 
-Protocol
---------
-* Each night is cropped to its sleep period ±30 min (``nights.json``): that is where a live
-  session starts (lights off). Context features are computed causally, in time order, from the
-  crop start, with the same :class:`~dreamband.signal.context.CausalContext` the live stager uses.
+* A night is a session: it starts where a user might press start (:data:`START_MODES`: a
+  seeded random 0-3 h before sleep onset, or the recording start; 30 min before the expert's
+  onset only for comparison with the literature) and the running statistics start there.
+  Context features are computed causally, in time order, with the same
+  :class:`~dreamband.signal.context.CausalContext` the live stager uses.
 * Only the source's columns 0-8 (Fpz-Cz) and 9-17 (Pz-Oz) are used: its difference columns
   copy the future into the first row and its moving-window columns are centred (non-causal).
-* Cross-validation leaves whole subjects out (8 folds, one subject = both nights per fold); the
-  context priors, class prior and HMM transitions of each fold come from its training subjects only.
 """
 
 from __future__ import annotations
 
-import json
 import re
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
-from dreamband.recordings.sleepedf import SleepEdfNight, load_sleepedf_features
+from dreamband.recordings.sleepedf import SleepEdfNight
 from dreamband.signal.context import context_features, context_vars, feature_names
 from dreamband.signal.features import N_BASE
-from dreamband.signal.hmm import hmm_forward, transition_matrix
-from dreamband.signal.model import MODELS_DIR, StagingModel, trees_from_lightgbm_dump
+from dreamband.signal.model import StagingModel, trees_from_lightgbm_dump
 from dreamband.signal.stages import N_STAGES, STAGE_NAMES
 
 CHANNEL_SETS: dict[str, list[str]] = {"fpz": ["fpz"], "fpz+pz": ["fpz", "pz"]}
 MODEL_NAMES: dict[str, str] = {"fpz": "stager_fpz", "fpz+pz": "stager_fpz_pz"}
 CHANNEL_LONG = {"fpz": "EEG Fpz-Cz", "pz": "EEG Pz-Oz"}
-HMM_WEIGHTS: tuple[float, ...] = (0.5, 1.0, 1.5, 2.0)
-MODEL_VERSION = "1.0"
+MODEL_VERSION = "2.0"
 CREDIT = (
     "Trained on features of the PhysioNet Sleep-EDF Database Expanded (sleep-cassette, subjects 0-9 "
     "without 4 and 8; ODC-BY 1.0): B. Kemp et al., IEEE Trans. Biomed. Eng. 47(9):1185-1194, 2000; "
@@ -65,12 +60,10 @@ def lgbm_params(seed: int = 0, num_threads: int = 2) -> dict:
     }
 
 
-#: 150 rounds at learning rate 0.1 (was 500 at 0.03): the same shrinkage budget in a third of the
-#: trees, so a model trains in minutes on 2 shared cores (not chosen on any reported figure)
+#: the most rounds a model may have, at learning rate 0.1; how many it keeps (50, 100 or 150) is
+#: chosen by inner cross-validation (session/protocol.py)
 NUM_ROUNDS = 150
-#: train with the scale-free context (signal/context.py): the model's input does not move with the gain
-SCALE_FREE = True
-#: features that move with the gain are not used (columns zeroed for training, so no tree splits
+#: "scale-free" variant: features that move with the gain are not used (columns zeroed for training, so no tree splits
 #: on them): Sleep-EDF's Fpz-Cz amplitude is not a headband's. The absolute log powers and their
 #: means, and the recipe's base ratios of floored log powers and Hjorth mobility (their
 #: ``+ 1e-10`` floors are the size of EEG powers); relative powers, ratios of true powers, the
@@ -153,42 +146,125 @@ def format_metrics(label: str, m: dict) -> str:
 
 
 # ---------------------------------------------------------------- data
+#: where a night starts (issue 13's protocol): "random" = a seeded offset of 0-3 h before sleep onset
+#: (where a user might press start), "recording" = the recording's first epoch, "pm30" = 30 min
+#: before the expert's sleep onset (the literature's window; chosen from the labels, so only for
+#: comparison). Every night ends 30 min after the last sleep epoch.
+START_MODES: tuple[str, ...] = ("random", "recording", "pm30")
+#: the random start is 0..MAX_OFFSET_EPOCHS epochs (0-3 h) before sleep onset
+MAX_OFFSET_EPOCHS = 360
+#: the sleep period ±30 min of nights.json starts 60 epochs before the first sleep epoch
+ONSET_MARGIN = 60
+#: the first hour of a night (cold start: the running statistics have little to go on)
+FIRST_HOUR_EPOCHS = 120
+
+
+def night_start(night: SleepEdfNight, mode: str, seed: int = 0) -> int:
+    """Epoch (from the recording start) where the night's session starts under ``mode``.
+
+    The random offset depends only on ``seed`` and the night's name (so a subset of nights gets
+    the same starts as the whole set), drawn uniformly in 0..3 h before sleep onset.
+    """
+    onset = night.sleep_period[0] + ONSET_MARGIN
+    if mode == "pm30":
+        return int(night.sleep_period[0])
+    if mode == "recording":
+        return 0
+    if mode == "random":
+        rng = np.random.default_rng([int(seed), int(re.sub(r"\D", "", night.name) or 0)])
+        return max(0, onset - int(rng.integers(0, MAX_OFFSET_EPOCHS + 1)))
+    raise ValueError(f"Unknown start mode {mode!r}; choose one of {START_MODES}.")
+
+
 @dataclass
 class NightData:
-    """One cropped night ready for feature building."""
+    """One night as a session sees it: from its start (see :data:`START_MODES`) to 30 min after sleep."""
 
     name: str
     subject: int
-    epoch_index: np.ndarray  # (n,) from crop start
+    epoch_index: np.ndarray  # (n,) from the session start
     base: np.ndarray  # (n, n_ch * 9)
     y: np.ndarray  # (n,)
-    hypnogram: np.ndarray  # crop of the full hypnogram (for transitions)
+    hypnogram: np.ndarray  # the hypnogram over the same span (for transitions)
+    start: int = 0  # session start, epochs from the recording start
+    in_pm30: np.ndarray | None = None  # (n,) bool: inside the sleep period ±30 min
 
 
-def prepare_nights(nights: Sequence[SleepEdfNight], channel_set: str) -> list[NightData]:
-    """Crop every night and keep the base-feature columns of the channel set."""
+def prepare_nights(nights: Sequence[SleepEdfNight], channel_set: str, start: str = "random",
+                   seed: int = 0) -> list[NightData]:
+    """Cut every night from its session start to the end of its sleep period ±30 min.
+
+    Parameters
+    ----------
+    nights : sequence of SleepEdfNight
+    channel_set : {"fpz", "fpz+pz"}
+    start : one of :data:`START_MODES`
+    seed : int
+        Seed of the random starts.
+    """
     if channel_set not in CHANNEL_SETS:
         raise ValueError(f"Unknown channel set {channel_set!r}; choose one of {sorted(CHANNEL_SETS)}.")
     n_cols = N_BASE * len(CHANNEL_SETS[channel_set])
     out = []
     for n in nights:
-        idx, X, y = n.crop()
+        s0 = night_start(n, start, seed)
         s, e = n.sleep_period
-        out.append(NightData(n.name, n.subject, idx, np.ascontiguousarray(X[:, :n_cols]), y, n.hypnogram[s:e]))
+        sel = (n.epoch_index >= s0) & (n.epoch_index < e)
+        order = np.argsort(n.epoch_index[sel], kind="stable")
+        idx = n.epoch_index[sel][order]
+        X, y = n.X[sel][order], n.y[sel][order]
+        out.append(NightData(n.name, n.subject, (idx - s0).astype(np.int64), np.ascontiguousarray(X[:, :n_cols]), y,
+                             n.hypnogram[s0:e], s0, (idx >= s) & (idx < e)))
     return out
 
 
-def context_priors(nights: Sequence[NightData], n_channels: int) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and variance of the context variables over the given nights' crops."""
-    v = np.concatenate([context_vars(n.base, n_channels, scale_free=SCALE_FREE) for n in nights])
-    return v.mean(axis=0), np.maximum(v.var(axis=0), 1e-8)
+#: the two ways to gain invariance (issue 13 asks which wins): "scale-free" = only features that do
+#: not move with the gain (UNUSED_FEATURES masked); "normalised" = every epoch brought to the
+#: training scale by the causal running amplitude (signal/amplitude.py), every feature usable
+VARIANTS: tuple[str, ...] = ("scale-free", "normalised")
 
 
-def night_features(night: NightData, n_channels: int, prior: tuple[np.ndarray, np.ndarray],
-                   for_training: bool = False) -> np.ndarray:
+@dataclass(frozen=True)
+class FeatureSpec:
+    """What a model's features are built with: the variant and the training nights' statistics."""
+
+    variant: str
+    prior_mean: np.ndarray
+    prior_var: np.ndarray
+    amplitude_ref: np.ndarray | None
+
+
+def amplitude_reference(nights: Sequence[NightData], n_channels: int) -> np.ndarray:
+    """Median true log variance per channel over the given nights (the normalisation's target)."""
+    from dreamband.signal.amplitude import true_log_var
+
+    rows = np.concatenate([n.base for n in nights])
+    lv = np.empty((len(rows), n_channels))
+    for r in range(len(rows)):
+        true_log_var(np.ascontiguousarray(rows[r]), n_channels, lv[r])
+    return np.median(lv, axis=0)
+
+
+def feature_spec(nights: Sequence[NightData], n_channels: int, variant: str) -> FeatureSpec:
+    """The context priors (and, for "normalised", the amplitude target) of the given training nights."""
+    if variant not in VARIANTS:
+        raise ValueError(f"Unknown variant {variant!r}; choose one of {VARIANTS}.")
+    from dreamband.signal.amplitude import normalise_night_reference
+
+    ref = amplitude_reference(nights, n_channels) if variant == "normalised" else None
+    v = []
+    for n in nights:
+        b = n.base if ref is None else normalise_night_reference(n.base, n_channels, ref)
+        v.append(context_vars(b, n_channels, scale_free=True))
+    vv = np.concatenate(v)
+    return FeatureSpec(variant, vv.mean(axis=0), np.maximum(vv.var(axis=0), 1e-8), ref)
+
+
+def night_features(night: NightData, n_channels: int, spec: FeatureSpec, for_training: bool = False) -> np.ndarray:
     """Causal model features of one night (shape (n, n_features)); ``for_training`` zeroes the unused ones."""
-    X = context_features(night.epoch_index, night.base, n_channels, prior[0], prior[1], scale_free=SCALE_FREE)
-    if for_training:
+    X = context_features(night.epoch_index, night.base, n_channels, spec.prior_mean, spec.prior_var,
+                         scale_free=True, amplitude_ref=spec.amplitude_ref)
+    if for_training and spec.variant == "scale-free":
         X[:, unused_mask(feature_names([f"c{i}" for i in range(n_channels)]))] = 0.0
     return X
 
@@ -215,126 +291,14 @@ def fit_booster(X: np.ndarray, y: np.ndarray, seed: int = 0, num_rounds: int = N
 
 def booster_to_model(booster, names: list[str], channels: list[str], prior: tuple[np.ndarray, np.ndarray],
                      transition: np.ndarray, class_prior: np.ndarray, hmm_weight: float, meta: dict,
-                     reference_features: np.ndarray | None = None) -> StagingModel:
-    """Export a LightGBM booster into a :class:`StagingModel` of plain arrays."""
-    trees, n_class = trees_from_lightgbm_dump(booster.dump_model())
+                     reference_features: np.ndarray | None = None, num_iteration: int | None = None) -> StagingModel:
+    """Export a LightGBM booster (its first ``num_iteration`` rounds) into a :class:`StagingModel`."""
+    trees, n_class = trees_from_lightgbm_dump(booster.dump_model(num_iteration=num_iteration))
     if n_class != N_STAGES:
         raise ValueError(f"Expected a {N_STAGES}-class booster, got {n_class} classes.")
     ref_p = None
     if reference_features is not None:
-        ref_p = np.asarray(booster.predict(reference_features), dtype=np.float64)
+        ref_p = np.asarray(booster.predict(reference_features, num_iteration=num_iteration), dtype=np.float64)
     return StagingModel(trees, n_class, list(names), list(channels), np.asarray(prior[0]), np.asarray(prior[1]),
                         np.asarray(transition), np.asarray(class_prior), float(hmm_weight), dict(meta),
                         reference_features, ref_p)
-
-
-# ---------------------------------------------------------------- cross-validation
-def cross_validate(data: list[NightData], channel_set: str, seed: int = 0, num_rounds: int = NUM_ROUNDS,
-                   log=print) -> dict:
-    """Leave-one-subject-out CV; returns pooled metrics without and with the HMM (several weights)."""
-    n_ch = len(CHANNEL_SETS[channel_set])
-    subjects = sorted({d.subject for d in data})
-    y_all, raw_all, hmm_all, night_names = [], [], {w: [] for w in HMM_WEIGHTS}, []
-    per_fold = []
-    for s in subjects:
-        t0 = time.perf_counter()
-        train = [d for d in data if d.subject != s]
-        test = [d for d in data if d.subject == s]
-        prior = context_priors(train, n_ch)
-        Xtr = np.concatenate([night_features(d, n_ch, prior, for_training=True) for d in train])
-        ytr = np.concatenate([d.y for d in train])
-        booster = fit_booster(Xtr, ytr, seed, num_rounds)
-        trans = transition_matrix([d.hypnogram for d in train])
-        class_prior = np.bincount(ytr, minlength=N_STAGES) / len(ytr)
-        fold = {"subject": s}
-        for d in test:
-            p = booster.predict(night_features(d, n_ch, prior))
-            y_all.append(d.y)
-            night_names.append(d.name)
-            raw_all.append(p)
-            for w in HMM_WEIGHTS:
-                hmm_all[w].append(hmm_forward(p, gaps_of(d.epoch_index), trans, class_prior, w))
-        yt = np.concatenate([d.y for d in test])
-        fold["raw"] = stage_metrics(yt, np.concatenate(raw_all[-len(test):]).argmax(1))
-        per_fold.append(fold)
-        log(f"  fold subject {s}: {format_metrics('raw', fold['raw'])}  ({time.perf_counter() - t0:.0f} s)")
-    y = np.concatenate(y_all)
-    result = {"folds": per_fold, "raw": stage_metrics(y, np.concatenate(raw_all).argmax(1)), "hmm": {},
-              "held_out": {"raw": dict(zip(night_names, [p.argmax(1).astype(np.int8) for p in raw_all], strict=True))}}
-    for w in HMM_WEIGHTS:
-        result["hmm"][str(w)] = stage_metrics(y, np.concatenate(hmm_all[w]).argmax(1))
-        result["held_out"][str(w)] = dict(zip(night_names, [p.argmax(1).astype(np.int8) for p in hmm_all[w]], strict=True))
-    return result
-
-
-def run_training(data_dir: str | Path, channel_set: str = "fpz", seed: int = 0, output: str | Path | None = None,
-                 num_rounds: int = NUM_ROUNDS, do_cv: bool = True, log=print) -> tuple[Path, dict]:
-    """Cross-validate, fit on all nights, export. Returns the model path and the summary."""
-    nights = load_sleepedf_features(data_dir)
-    data = prepare_nights(nights, channel_set)
-    channels = CHANNEL_SETS[channel_set]
-    n_ch = len(channels)
-    names = feature_names(channels)
-    log(f"{len(data)} nights, {len({d.subject for d in data})} subjects, {sum(len(d.y) for d in data)} epochs "
-        f"(sleep period ±30 min), {len(names)} causal features, channels {channel_set}")
-    cv = None
-    hmm_weight = 1.0
-    use_hmm = True
-    if do_cv:
-        log("leave-one-subject-out cross-validation:")
-        cv = cross_validate(data, channel_set, seed, num_rounds, log)
-        log(format_metrics("CV without HMM (subjects held out)", cv["raw"]))
-        for w, m in cv["hmm"].items():
-            log(format_metrics(f"CV with HMM weight {w} (subjects held out)", m))
-        hmm_weight = float(max(cv["hmm"], key=lambda w: cv["hmm"][w]["kappa"]))
-        use_hmm = cv["hmm"][str(hmm_weight)]["kappa"] > cv["raw"]["kappa"]
-        log(f"HMM forward pass {'on' if use_hmm else 'off'} by default (best weight {hmm_weight}: "
-            f"kappa {cv['hmm'][str(hmm_weight)]['kappa']:.3f} vs {cv['raw']['kappa']:.3f} without)")
-    prior = context_priors(data, n_ch)
-    feats = [night_features(d, n_ch, prior, for_training=True) for d in data]
-    X = np.concatenate(feats)
-    y = np.concatenate([d.y for d in data])
-    booster = fit_booster(X, y, seed, num_rounds)
-    trans = transition_matrix([d.hypnogram for d in data])
-    class_prior = np.bincount(y, minlength=N_STAGES) / len(y)
-    rng = np.random.default_rng(seed)
-    ref = X[np.sort(rng.choice(len(X), size=min(200, len(X)), replace=False))]
-    meta = {
-        "name": MODEL_NAMES[channel_set],
-        "version": MODEL_VERSION,
-        "channels_long": [CHANNEL_LONG[c] for c in channels],
-        "input": "per channel: 30-s epoch, volts, 100 Hz (dreamband.signal.features.base_features)",
-        "stages": list(STAGE_NAMES),
-        "training": {
-            "data": "Sleep-EDF SC features, 16 nights / 8 subjects, each cropped to sleep period ±30 min",
-            "nights": [d.name for d in data],
-            "epochs": int(len(y)),
-            "class_counts": np.bincount(y, minlength=N_STAGES).tolist(),
-            "lightgbm_params": lgbm_params(seed),
-            "num_rounds": int(num_rounds),
-            "class_weights": CLASS_WEIGHTS.tolist(),
-            "seed": int(seed),
-        },
-        "cv": None if cv is None else {
-            "protocol": "leave-one-subject-out (8 folds), causal features, pooled over held-out epochs",
-            "without_hmm": {k: cv["raw"][k] for k in ("accuracy", "kappa", "macro_f1", "f1", "confusion")},
-            "with_hmm": {w: {k: m[k] for k in ("accuracy", "kappa", "macro_f1", "f1", "confusion")} for w, m in cv["hmm"].items()},
-            "hmm_weight_chosen": hmm_weight,
-        },
-        "use_hmm": bool(use_hmm),
-        "context": "scale-free" if SCALE_FREE else "v1",
-        "unused_features": [n for n, u in zip(names, unused_mask(names), strict=True) if u],
-        "credit": CREDIT,
-    }
-    model = booster_to_model(booster, names, channels, prior, trans, class_prior, hmm_weight, meta, ref)
-    if cv is not None:  # held-out CV stages per night, so `evaluate` can show honest per-night figures
-        model.cv_stages = cv["held_out"][str(hmm_weight) if use_hmm else "raw"]
-    out = Path(output) if output else MODELS_DIR / MODEL_NAMES[channel_set]
-    npz, js = model.save(out)
-    # the exported arrays must reproduce LightGBM exactly
-    check = StagingModel.load(npz)
-    err = float(np.max(np.abs(check.predict_proba(ref) - model.reference_proba)))
-    if err > 1e-9:
-        raise RuntimeError(f"Exported trees disagree with LightGBM (max |dp| = {err:.2e}).")
-    log(f"wrote {npz} and {js} ({model.n_trees} trees; Numba vs LightGBM max |dp| = {err:.1e})")
-    return npz, json.loads(js.read_text())

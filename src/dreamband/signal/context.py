@@ -43,6 +43,7 @@ from collections.abc import Sequence
 import numpy as np
 from numba import njit
 
+from dreamband.signal.amplitude import RunningAmplitude, normalise_night_reference
 from dreamband.signal.features import BASE_FEATURE_NAMES, N_BASE
 
 CONTEXT_VAR_NAMES: tuple[str, ...] = (
@@ -228,12 +229,21 @@ class CausalContext:
         Training-population mean and variance of the context variables (stored in the model);
         the per-night z-scores' variance starts from ``prior_var`` with a pseudo-count of 20
         epochs (``prior_mean`` is kept for the model file; the mean is the night's own).
+    scale_free : bool
+        The context version (see the module docstring).
+    amplitude_ref : ndarray, shape (n_channels,), optional
+        When given, every epoch's base features first go through a per-night
+        :class:`~dreamband.signal.amplitude.RunningAmplitude` towards this level (models with
+        ``meta["amplitude_reference"]``); None leaves them as they are.
     """
 
     def __init__(self, n_channels: int, prior_mean: np.ndarray, prior_var: np.ndarray,
-                 scale_free: bool = False) -> None:
+                 scale_free: bool = False, amplitude_ref: np.ndarray | None = None) -> None:
         self.n_channels = int(n_channels)
         self.scale_free = bool(scale_free)
+        self._amplitude = None if amplitude_ref is None else RunningAmplitude(amplitude_ref)
+        if self._amplitude is not None and self._amplitude.n_channels != self.n_channels:
+            raise ValueError(f"amplitude_ref has {self._amplitude.n_channels} values for {n_channels} channel(s).")
         d = self.n_channels * N_VARS
         self.prior_mean = np.ascontiguousarray(np.asarray(prior_mean, dtype=np.float64))
         self.prior_var = np.ascontiguousarray(np.asarray(prior_var, dtype=np.float64))
@@ -247,6 +257,8 @@ class CausalContext:
         """Start a new session."""
         self._state[:] = 0.0
         self._last_index = -1
+        if self._amplitude is not None:
+            self._amplitude.reset()
 
     def update(self, epoch_index: int, base: np.ndarray) -> np.ndarray:
         """Add one epoch and return its model features.
@@ -271,6 +283,8 @@ class CausalContext:
         if not np.all(np.isfinite(base)):
             raise ValueError("Base features contain NaN/inf; an unstageable epoch must be skipped, not fed.")
         gap = epoch_index - self._last_index if self._last_index >= 0 else 1
+        if self._amplitude is not None:
+            base = self._amplitude.update(base)
         out = np.empty(self.n_features)
         _context_step(base, self.n_channels, gap, self._state, self.prior_mean, self.prior_var, out,
                       self.scale_free)
@@ -279,7 +293,8 @@ class CausalContext:
 
 
 def context_features(epoch_index: np.ndarray, base: np.ndarray, n_channels: int,
-                     prior_mean: np.ndarray, prior_var: np.ndarray, scale_free: bool = False) -> np.ndarray:
+                     prior_mean: np.ndarray, prior_var: np.ndarray, scale_free: bool = False,
+                     amplitude_ref: np.ndarray | None = None) -> np.ndarray:
     """Model features of a whole session, in time order (the same updates as live).
 
     Parameters
@@ -289,12 +304,14 @@ def context_features(epoch_index: np.ndarray, base: np.ndarray, n_channels: int,
     base : ndarray, shape (n, n_channels * 9)
     n_channels : int
     prior_mean, prior_var : ndarray, shape (n_channels * 15,)
+    scale_free, amplitude_ref :
+        As in :class:`CausalContext`.
 
     Returns
     -------
     ndarray, shape (n, n_features(n_channels))
     """
-    ctx = CausalContext(n_channels, prior_mean, prior_var, scale_free)
+    ctx = CausalContext(n_channels, prior_mean, prior_var, scale_free, amplitude_ref)
     base = np.asarray(base, dtype=np.float64)
     out = np.empty((base.shape[0], ctx.n_features))
     for r in range(base.shape[0]):
@@ -303,9 +320,12 @@ def context_features(epoch_index: np.ndarray, base: np.ndarray, n_channels: int,
 
 
 def context_features_reference(epoch_index: np.ndarray, base: np.ndarray, n_channels: int,
-                               prior_mean: np.ndarray, prior_var: np.ndarray, scale_free: bool = False) -> np.ndarray:
+                               prior_mean: np.ndarray, prior_var: np.ndarray, scale_free: bool = False,
+                               amplitude_ref: np.ndarray | None = None) -> np.ndarray:
     """Plain NumPy reference of :func:`context_features` (vectorised over epochs, no Numba)."""
     base = np.asarray(base, dtype=np.float64).reshape(-1, n_channels * N_BASE)
+    if amplitude_ref is not None:
+        base = normalise_night_reference(base, n_channels, amplitude_ref)
     idx = np.asarray(epoch_index, dtype=np.int64)
     n = base.shape[0]
     v = np.empty((n, n_channels * N_VARS))
@@ -370,3 +390,4 @@ def warmup_context() -> None:
     d = N_VARS
     for sf in (False, True):
         CausalContext(1, np.zeros(d), np.ones(d), sf).update(0, np.full(N_BASE, -23.0))
+    CausalContext(1, np.zeros(d), np.ones(d), True, np.array([-23.0])).update(0, np.full(N_BASE, -23.0))

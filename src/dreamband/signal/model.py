@@ -318,7 +318,14 @@ class StagingModel:
     @property
     def scale_free(self) -> bool:
         """Trained with the scale-free causal context (``meta["context"] == "scale-free"``; see signal/context.py)."""
-        return self.meta.get("context") == "scale-free"
+        return self.meta.get("context") in ("scale-free", "normalised")
+
+    @property
+    def amplitude_reference(self) -> np.ndarray | None:
+        """Per-channel target log variance of the running-amplitude normalisation, or None when the
+        model was trained without it (``meta["amplitude_reference"]``; see signal/amplitude.py)."""
+        ref = self.meta.get("amplitude_reference")
+        return None if ref is None else np.asarray(ref, dtype=np.float64)
 
     @property
     def n_trees(self) -> int:

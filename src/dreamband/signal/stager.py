@@ -209,7 +209,7 @@ def warmup() -> None:
     warmup_epochs()
     warmup_features()
     warmup_model()
-    warmup_context()
+    warmup_context()  # includes the running-amplitude normaliser
     warmup_quality()
     _rms(np.zeros((1, 1, 4)))
     hmm_forward_step(np.full(N_STAGES, 0.2), np.eye(N_STAGES), np.full(N_STAGES, 0.2), np.full(N_STAGES, 0.2), 1.0)
@@ -256,7 +256,8 @@ class Stager:
         self.model = model
         self.n_channels = int(n_channels)
         self.use_hmm = bool(model.meta.get("use_hmm", True)) if use_hmm is None else bool(use_hmm)
-        self._context = CausalContext(model.n_channels, model.prior_mean, model.prior_var, model.scale_free)
+        self._context = CausalContext(model.n_channels, model.prior_mean, model.prior_var, model.scale_free,
+                                      model.amplitude_reference)
         self._gate = MovementGate()
         self._trans_pow: dict[int, np.ndarray] = {}
         self._alpha = model.class_prior.astype(np.float64).copy()
