@@ -75,7 +75,14 @@ from dreamband.signal.features import BASE_FEATURE_NAMES, base_features_many
 from dreamband.signal.filters import StreamingSosFilter
 from dreamband.signal.hmm import hmm_forward
 from dreamband.signal.quality import EpochQuality, assess_epoch, assess_epochs
-from dreamband.signal.stager import MovementGate, Stager, StageResult, screen_epochs, staging_ptp_uv
+from dreamband.signal.stager import (
+    Stager,
+    StageResult,
+    movement_gate_night,
+    movement_reason,
+    screen_epochs,
+    staging_ptp_uv,
+)
 from dreamband.signal.stages import N_STAGES, REM, UNSTAGED
 
 #: epoch rows (epochs x channels) resampled, assessed and featurised together in the batch path
@@ -509,13 +516,12 @@ class SessionPipeline:
                 base[c0:c1][fin] = base_features_many(staging[c0:c1][fin])
         sub = qualities if self._all_staging else [q.subset(pos, self._exg_names) for q in qualities]
         screened = screen_epochs(staging, sub, model.channels, finite)
-        gate = MovementGate()  # the stager's burst test, in time order over the screened epochs
+        # the stager's burst test (MovementGate), in time order over the screened epochs
         ptp = staging_ptp_uv(staging)
-        for e in range(n_ep):
-            if not screened[e][0]:
-                burst = gate.check(ptp[e])
-                if burst is not None:
-                    screened[e] = ([burst], screened[e][1])
+        cand = np.fromiter((not r for r, _ in screened), dtype=bool, count=n_ep)
+        burst, ref = movement_gate_night(ptp, cand)
+        for e in np.flatnonzero(burst).tolist():
+            screened[e] = ([movement_reason(float(ptp[e].max()), float(ref[e]))], screened[e][1])
         ok = np.fromiter((not r for r, _ in screened), dtype=bool, count=n_ep)
         idx = np.flatnonzero(ok)
         proba = np.full((n_ep, N_STAGES), np.nan)

@@ -41,6 +41,72 @@ def _sosfilt_nan_safe(sos: np.ndarray, x: np.ndarray, zi: np.ndarray, last: np.n
     return y
 
 
+@njit(cache=True)
+def _sosfilt3_nan_safe(sos: np.ndarray, x: np.ndarray, zi: np.ndarray, last: np.ndarray) -> np.ndarray:
+    """:func:`_sosfilt_nan_safe` for 1 to 3 sections, the state held in locals (registers).
+
+    The same products and sums in the same order as the general kernel, so the same bits; the
+    state is loaded once per channel and stored once at the end instead of at every sample
+    (which put a store-to-load round trip on the recursion's critical path).
+    """
+    n_ch, n = x.shape
+    n_sec = sos.shape[0]
+    y = np.empty((n_ch, n))
+    # unused sections are identities that never run (n_sec tests are per sample but predictable)
+    c1 = np.zeros(6)
+    c2 = np.zeros(6)
+    c0 = sos[0]
+    if n_sec > 1:
+        c1 = sos[1]
+    if n_sec > 2:
+        c2 = sos[2]
+    b00, b01, b02, a01, a02 = c0[0], c0[1], c0[2], c0[4], c0[5]
+    b10, b11, b12, a11, a12 = c1[0], c1[1], c1[2], c1[4], c1[5]
+    b20, b21, b22, a21, a22 = c2[0], c2[1], c2[2], c2[4], c2[5]
+    for c in range(n_ch):
+        z00 = zi[c, 0, 0]
+        z01 = zi[c, 0, 1]
+        z10 = zi[c, 1, 0] if n_sec > 1 else 0.0
+        z11 = zi[c, 1, 1] if n_sec > 1 else 0.0
+        z20 = zi[c, 2, 0] if n_sec > 2 else 0.0
+        z21 = zi[c, 2, 1] if n_sec > 2 else 0.0
+        lastc = last[c]
+        xc = x[c]
+        yc = y[c]
+        for i in range(n):
+            v = xc[i]
+            lost = not np.isfinite(v)
+            if lost:
+                v = lastc
+            else:
+                lastc = v
+            out = b00 * v + z00
+            z00 = b01 * v - a01 * out + z01
+            z01 = b02 * v - a02 * out
+            v = out
+            if n_sec > 1:
+                out = b10 * v + z10
+                z10 = b11 * v - a11 * out + z11
+                z11 = b12 * v - a12 * out
+                v = out
+                if n_sec > 2:
+                    out = b20 * v + z20
+                    z20 = b21 * v - a21 * out + z21
+                    z21 = b22 * v - a22 * out
+                    v = out
+            yc[i] = np.nan if lost else v
+        zi[c, 0, 0] = z00
+        zi[c, 0, 1] = z01
+        if n_sec > 1:
+            zi[c, 1, 0] = z10
+            zi[c, 1, 1] = z11
+        if n_sec > 2:
+            zi[c, 2, 0] = z20
+            zi[c, 2, 1] = z21
+        last[c] = lastc
+    return y
+
+
 def sosfilt_reference(sos: np.ndarray, x: np.ndarray, zi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Plain SciPy reference: :func:`scipy.signal.sosfilt` along the last axis with state.
 
@@ -154,7 +220,8 @@ class StreamingSosFilter:
             )
         if x.shape[1] == 0:
             return np.empty((self.n_channels, 0))
-        y = _sosfilt_nan_safe(self.sos, np.ascontiguousarray(x), self._zi, self._last)
+        kernel = _sosfilt3_nan_safe if self.sos.shape[0] <= 3 else _sosfilt_nan_safe
+        y = kernel(self.sos, np.ascontiguousarray(x), self._zi, self._last)
         if not np.all(np.isfinite(self._zi)):  # an inf input: start over rather than stay broken
             self.reset()
         return y
@@ -163,3 +230,4 @@ class StreamingSosFilter:
 def warmup_filters() -> None:
     """Compile the filter kernel (call at start so the first chunk is not slow)."""
     StreamingSosFilter(np.array([[1.0, 0.0, 0.0, 1.0, 0.0, 0.0]]), 1).process(np.zeros((1, 4)))
+    StreamingSosFilter(np.tile([[1.0, 0.0, 0.0, 1.0, 0.0, 0.0]], (4, 1)), 1).process(np.zeros((1, 4)))

@@ -71,13 +71,81 @@ class MovementGate:
         if len(self._hist) >= MOVEMENT_MIN_HISTORY:
             ref = float(np.median(np.fromiter(self._hist, dtype=np.float64)))
             if p > MOVEMENT_FACTOR * ref:
-                return (f"movement/artefact burst: peak-to-peak {p:.0f} µV is {p / ref:.1f}x the night's "
-                        "median; not staged, kept out of the night's statistics")
+                return movement_reason(p, ref)
         elif p > MOVEMENT_COLD_PTP_UV:
-            return (f"movement/artefact burst: peak-to-peak {p:.0f} µV > {MOVEMENT_COLD_PTP_UV:.0f} µV; "
-                    "not staged, kept out of the night's statistics")
+            return movement_reason(p, np.nan)
         self._hist.append(p)
         return None
+
+
+def movement_reason(ptp_uv: float, ref_uv: float) -> str:
+    """The refusal text of a burst of peak-to-peak ``ptp_uv`` against the median ``ref_uv`` (NaN: cold start)."""
+    if np.isfinite(ref_uv):
+        return (f"movement/artefact burst: peak-to-peak {ptp_uv:.0f} µV is {ptp_uv / ref_uv:.1f}x the night's "
+                "median; not staged, kept out of the night's statistics")
+    return (f"movement/artefact burst: peak-to-peak {ptp_uv:.0f} µV > {MOVEMENT_COLD_PTP_UV:.0f} µV; "
+            "not staged, kept out of the night's statistics")
+
+
+@njit(cache=True)
+def _movement_gate_kernel(ptp: np.ndarray, candidate: np.ndarray, window: int, min_history: int, factor: float,
+                          cold_ptp: float, refused: np.ndarray, ref: np.ndarray) -> None:
+    """:class:`MovementGate` over a night: ring buffer of the last accepted peak-to-peaks, median by sorting."""
+    hist = np.empty(window)
+    n_hist = 0
+    head = 0
+    for e in range(ptp.shape[0]):
+        refused[e] = False
+        ref[e] = np.nan
+        if not candidate[e]:
+            continue
+        p = ptp[e]
+        if n_hist >= min_history:
+            srt = np.sort(hist[:n_hist])
+            h = n_hist // 2
+            med = srt[h] if n_hist % 2 == 1 else (srt[h - 1] + srt[h]) / 2.0
+            if p > factor * med:
+                refused[e] = True
+                ref[e] = med
+                continue
+        elif p > cold_ptp:
+            refused[e] = True
+            continue
+        hist[head] = p
+        head = (head + 1) % window
+        n_hist = min(n_hist + 1, window)
+
+
+def movement_gate_night(ptp_uv: np.ndarray, candidate: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:class:`MovementGate` applied in time order to a whole night at once (Numba; same answers).
+
+    Parameters
+    ----------
+    ptp_uv : ndarray, shape (n_epochs, n_channels)
+        :func:`staging_ptp_uv` of every epoch.
+    candidate : ndarray of bool, shape (n_epochs,)
+        Epochs that reach the gate (screened stageable); the others neither pass nor join the history.
+
+    Returns
+    -------
+    refused : ndarray of bool, shape (n_epochs,)
+    ref_uv : ndarray, shape (n_epochs,)
+        The median each refused epoch was compared with (NaN: the cold-start limit, or not refused);
+        :func:`movement_reason` gives the text.
+    """
+    ptp_uv = np.asarray(ptp_uv, dtype=np.float64)
+    cand = np.ascontiguousarray(candidate, dtype=np.bool_)
+    if ptp_uv.ndim != 2 or cand.shape != ptp_uv.shape[:1]:
+        raise ValueError(f"ptp_uv must be (n_epochs, n_channels) and candidate (n_epochs,), got {ptp_uv.shape} "
+                         f"and {cand.shape}.")
+    peak = np.full(ptp_uv.shape[0], np.nan)
+    if ptp_uv.shape[1] and cand.any():
+        peak[cand] = ptp_uv[cand].max(axis=1)
+    refused = np.zeros(ptp_uv.shape[0], dtype=np.bool_)
+    ref = np.full(ptp_uv.shape[0], np.nan)
+    _movement_gate_kernel(peak, cand, MOVEMENT_WINDOW, MOVEMENT_MIN_HISTORY, MOVEMENT_FACTOR,
+                          MOVEMENT_COLD_PTP_UV, refused, ref)
+    return refused, ref
 
 
 def staging_ptp_uv(staging_v: np.ndarray) -> np.ndarray:
@@ -212,6 +280,7 @@ def warmup() -> None:
     warmup_context()  # includes the running-amplitude normaliser
     warmup_quality()
     _rms(np.zeros((1, 1, 4)))
+    movement_gate_night(np.zeros((1, 1)), np.ones(1, dtype=bool))
     hmm_forward_step(np.full(N_STAGES, 0.2), np.eye(N_STAGES), np.full(N_STAGES, 0.2), np.full(N_STAGES, 0.2), 1.0)
 
 

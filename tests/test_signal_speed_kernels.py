@@ -1,0 +1,87 @@
+"""The fast kernels of the staging path against their plain references (same bits)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dreamband.signal.conditioning import conditioning_sos
+from dreamband.signal.filters import _sosfilt3_nan_safe, _sosfilt_nan_safe, sosfilt_reference
+from dreamband.signal.stager import (
+    MOVEMENT_WINDOW,
+    MovementGate,
+    movement_gate_night,
+    movement_reason,
+)
+
+
+@pytest.mark.parametrize("n_sec", [1, 2, 3])
+def test_register_biquad_kernel_equals_the_general_kernel_bit_for_bit(n_sec: int) -> None:
+    rng = np.random.default_rng(n_sec)
+    sos = conditioning_sos(250.0)[:n_sec].copy()
+    x = rng.standard_normal((3, 20_000)) * 40.0 + 5_000.0
+    x[1, 700:740] = np.nan
+    x[2, 5] = np.nan
+    zi = rng.standard_normal((3, n_sec, 2))
+    last = rng.standard_normal(3)
+    za, la, zb, lb = zi.copy(), last.copy(), zi.copy(), last.copy()
+    a = _sosfilt_nan_safe(sos, x, za, la)
+    b = np.concatenate([_sosfilt3_nan_safe(sos, np.ascontiguousarray(x[:, i:i + 997]), zb, lb)
+                        for i in range(0, x.shape[1], 997)], axis=1)  # chunked: the state carries
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(za, zb)
+    np.testing.assert_array_equal(la, lb)
+    # and both are SciPy's sosfilt where nothing was lost
+    clean = x[[0]]
+    ref, zf = sosfilt_reference(sos, clean, zi[[0]].copy())
+    np.testing.assert_allclose(b[[0]], ref, rtol=1e-12, atol=1e-9)
+    np.testing.assert_allclose(zb[[0]], zf, rtol=1e-12, atol=1e-9)
+
+
+def _gate_reference(ptp: np.ndarray, cand: np.ndarray) -> list[str | None]:
+    gate = MovementGate()
+    return [gate.check(ptp[e]) if cand[e] else None for e in range(ptp.shape[0])]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_movement_gate_over_a_night_equals_the_gate_epoch_by_epoch(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n = 3 * MOVEMENT_WINDOW + 17
+    ptp = rng.lognormal(np.log(120.0), 0.4, (n, 2))
+    ptp[rng.choice(n, 25, replace=False)] *= rng.uniform(3.0, 12.0, (25, 1))  # bursts, some under the factor
+    ptp[3] = 2_000.0  # a cold-start burst (absolute limit)
+    ptp[40:44] = 130.0  # ties: an even history's median averages two equal values
+    cand = rng.random(n) > 0.1
+    cand[3] = True
+    ref = _gate_reference(ptp, cand)
+    refused, med = movement_gate_night(ptp, cand)
+    got = [movement_reason(float(ptp[e].max()), float(med[e])) if refused[e] else None for e in range(n)]
+    assert got == ref
+    assert refused.sum() >= 10 and refused[3] and np.isnan(med[3])
+    assert not refused[~cand].any()
+
+
+def test_movement_gate_night_rejects_bad_shapes() -> None:
+    with pytest.raises(ValueError, match="n_epochs"):
+        movement_gate_night(np.zeros(5), np.ones(5, dtype=bool))
+
+
+def test_paired_row_stats_equal_two_row_stats_calls_bit_for_bit() -> None:
+    from dreamband.signal.quality import _row_stats, _row_stats_pair
+
+    rng = np.random.default_rng(7)
+    raw = rng.standard_normal((6, 3000)) * 30 + 20_000.0
+    raw[1, ::7] = np.nan
+    raw[2] = np.nan
+    raw[3, :1600] = 187_500.0
+    raw[4] = np.clip(raw[4], 19_980.0, 20_020.0)  # plateaus at the min and max
+    cond = raw - 20_000.0
+    cond[5, 10:20] = np.inf
+    a, b = np.empty((6, 7)), np.empty((6, 7))
+    _row_stats(cond, 187_000.0, a)
+    _row_stats(raw, 187_000.0, b)
+    pa, pb = np.empty((6, 7)), np.empty((6, 7))
+    _row_stats_pair(cond, raw, 187_000.0, pa, pb)
+    np.testing.assert_array_equal(pa[:, :5], a[:, :5])
+    np.testing.assert_array_equal(pb[:, 2:], b[:, 2:])
+    assert pb[3, 5] > 0.5 and pb[4, 6] > 0.02
