@@ -9,6 +9,10 @@ Prints, in one run:
    the speed ratio (goal: ours >= 50x faster).
 3. Per-epoch latency for 8 channels at 250 Hz (resample + features of all 8 channels + context +
    trees + HMM): median and 95th percentile (goal: median <= 1 ms).
+4. The whole live pipeline at 8 channels x 250 Hz (``SessionPipeline.stage_stream`` as the engine
+   drives it, 1-s chunks: conditioning, epochs, quality of all 8, failover, staging), CPU time
+   (``time.process_time``): the chunk that completes an epoch (the latency) and all the CPU an
+   epoch costs (its 30 chunks), medians.
 """
 
 from __future__ import annotations
@@ -183,6 +187,34 @@ def bench_latency(repeats: int, n_ch: int = 8, staging_only: bool = False) -> No
           f"context+trees+HMM {np.median(t_model[cut]) * 1e3:.3f} ms")
 
 
+def bench_pipeline_latency(repeats: int, n_ch: int = 8, sfreq: float = 250.0) -> None:
+    from dreamband.session.pipeline import SessionPipeline
+
+    print(f"== live pipeline, {n_ch} channels at {sfreq:g} Hz, 1-s chunks (conditioning + epochs + quality x{n_ch} "
+          "+ staging), CPU time ==")
+    names = ["Fp1", "Fp2", "F3", "F4", "C3", "C4", "O1", "O2"][:n_ch] + [f"E{i}" for i in range(8, n_ch)]
+    pipe = SessionPipeline(sfreq, names, ["eeg"] * n_ch, triggers=False, failover=True)
+    rng = np.random.default_rng(0)
+    step = int(sfreq)
+    block = rng.standard_normal((n_ch, 30 * step)) * 20.0 + 3_000.0  # an unfiltered offset, as a Cyton sends
+    last, per_epoch = [], []
+    for e in range(repeats + 5):
+        cpu = 0.0
+        for k in range(30):
+            chunk = block[:, k * step:(k + 1) * step]
+            t0 = time.process_time()
+            staged = pipe.stage_stream(chunk)
+            dt_s = time.process_time() - t0
+            cpu += dt_s
+        if e >= 5:
+            assert staged, "the 30th chunk completes an epoch"
+            last.append(dt_s)
+            per_epoch.append(cpu)
+    print(f"chunk completing an epoch: median {np.median(last) * 1e3:.3f} ms CPU (goal <= 1 ms), p95 "
+          f"{np.percentile(last, 95) * 1e3:.3f} ms; all CPU of an epoch (30 chunks): median "
+          f"{np.median(per_epoch) * 1e3:.3f} ms; {repeats} epochs")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dreams", default=str(DEFAULT_DREAMS))
@@ -193,6 +225,7 @@ def main() -> None:
     bench_latency(args.repeats)
     bench_latency(args.repeats, n_ch=8, staging_only=True)
     bench_latency(args.repeats, n_ch=1)
+    bench_pipeline_latency(min(args.repeats, 120))
     if Path(args.dreams).is_dir():
         bench_dreams(Path(args.dreams))
     else:

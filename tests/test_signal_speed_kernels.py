@@ -85,3 +85,27 @@ def test_paired_row_stats_equal_two_row_stats_calls_bit_for_bit() -> None:
     np.testing.assert_array_equal(pa[:, :5], a[:, :5])
     np.testing.assert_array_equal(pb[:, 2:], b[:, 2:])
     assert pb[3, 5] > 0.5 and pb[4, 6] > 0.02
+
+
+def test_line_hz_setting_reaches_the_conditioner(tmp_path) -> None:
+    import argparse
+
+    from dreamband.session.pipeline import SessionPipeline
+    from dreamband.session.settings import SessionSettings
+
+    assert SessionSettings().line_hz == "both"
+    cfg = tmp_path / "s.toml"
+    cfg.write_text('[session]\nline_hz = 60\n')
+    s = SessionSettings.from_toml(cfg)
+    assert s.line_hz == 60
+    pipe = SessionPipeline(250.0, ["Fp1"], ["eeg"], s, triggers=False)
+    np.testing.assert_array_equal(pipe.conditioner.sos, conditioning_sos(250.0, line_hz=60.0))
+    both = SessionPipeline(250.0, ["Fp1"], ["eeg"], triggers=False)
+    np.testing.assert_array_equal(both.conditioner.sos, conditioning_sos(250.0, line_hz="auto"))
+    args = argparse.Namespace(config=str(cfg), line_hz="50")  # the command line wins over the file
+    assert SessionSettings.from_args(args).line_hz == 50
+    with pytest.raises(ValueError, match="50, 60 or both"):
+        SessionSettings(line_hz=55)
+    cfg.write_text('[session]\nline_hz = "auto"\n')
+    with pytest.raises(ValueError, match="line_hz must be 50, 60 or both"):
+        SessionSettings.from_toml(cfg)

@@ -81,6 +81,8 @@ def _add_session_args(p: argparse.ArgumentParser) -> None:
                    help="Publish events (JSON markers) and stage probabilities as LSL streams for LabRecorder "
                         "(discoverable on this machine only unless --lsl-scope lan).")
     g.add_argument("--status-every", type=float, default=5.0, metavar="SECONDS", help="Seconds between status lines in headless mode.")
+    g.add_argument("--line-hz", default=None, choices=["50", "60", "both"],
+                   help="Mains frequency to notch before staging: 50, 60 or both (default; also [session] line_hz).")
     t = p.add_argument_group("wake triggers")
     t.add_argument("--alarm", default=None, metavar="HH:MM-HH:MM", help="Smart-alarm window, e.g. 06:30-07:00.")
     t.add_argument("--max-hours", type=float, default=None, help="Safety: maximum session length in hours (always wakes).")

@@ -243,8 +243,9 @@ class SessionPipeline:
         :class:`~dreamband.signal.conditioning.SignalConditioner` when ``condition``).
     condition : bool
         Condition the signal (False: the samples as they came, e.g. already filtered data).
-    line_hz : "auto", 50, 60 or None
-        Mains notch of the default conditioner (``"auto"``: 50 and 60 Hz).
+    line_hz : "settings", "auto", 50, 60 or None
+        Mains notch of the default conditioner: ``"settings"`` (default) takes
+        ``settings.line_hz`` (50, 60 or both); ``"auto"``: 50 and 60 Hz; None: no notch.
     arousals : bool
         Run the arousal detector (when the rate allows it).
     failover : bool
@@ -265,7 +266,7 @@ class SessionPipeline:
                  staging_rows: list[int] | None = None, preferred_staging: Any = None,
                  start_datetime: dt.datetime | None = None, triggers: bool = True, actions: Any = None,
                  conditioner: Conditioner | None = None, arousals: bool = True, condition: bool = True,
-                 line_hz: float | str | None = "auto", failover: bool = False) -> None:
+                 line_hz: float | str | None = "settings", failover: bool = False) -> None:
         self.sfreq = float(sfreq)
         if not np.isfinite(self.sfreq) or self.sfreq <= 0:
             raise ValueError(f"sfreq must be a positive number of Hz, got {sfreq!r}.")
@@ -309,7 +310,8 @@ class SessionPipeline:
         self._epochs_buf = EpochBuffer(self.sfreq, len(self._exg_rows), epoch_s=self.epoch_s,
                                        staging_rows=self._cand_pos)
         if conditioner is None and condition:
-            conditioner = SignalConditioner(self.sfreq, len(self._exg_rows), line_hz=line_hz)
+            notch = self.settings.notch if line_hz == "settings" else line_hz
+            conditioner = SignalConditioner(self.sfreq, len(self._exg_rows), line_hz=notch)
         self.conditioner = conditioner
         emg = [i for i, t in enumerate(types) if t == "emg"]
         self._accel_rows = [i for i, t in enumerate(types) if t == "accel"]

@@ -7,6 +7,7 @@ Read from a TOML file (sections below) and/or the command line; the command line
     [session]
     persistent_sleep_min = 10      # minutes of sleep that make persistent sleep onset
     rem_interruption_epochs = 1    # non-REM epochs a REM period bridges
+    line_hz = "both"               # mains notch before staging: 50, 60 or "both" (default)
 
     [triggers]
     enabled = ["smart_alarm", "nightmare_wake"]   # safety is always on
@@ -230,8 +231,11 @@ class SessionSettings:
     duration_s: float | None = None
     start_datetime: dt.datetime | None = None
     model_path: str | None = None
+    #: mains frequency the conditioner notches: 50, 60 or "both" (default: notch 50 and 60 Hz)
+    line_hz: int | str = "both"
 
     def __post_init__(self) -> None:
+        self.line_hz = parse_line_hz(self.line_hz)
         e = self.epoch_s
         if isinstance(e, bool) or not isinstance(e, (int, float)) or float(e) != SUPPORTED_EPOCH_S:
             raise ValueError(
@@ -249,6 +253,11 @@ class SessionSettings:
             raise ValueError(f"rem_interruption_epochs must be a whole number >= 0, got {r!r}.")
 
     # ------------------------------------------------------------------ loading
+    @property
+    def notch(self) -> float | str:
+        """``line_hz`` as :class:`~dreamband.signal.conditioning.SignalConditioner` takes it (``"auto"``: both)."""
+        return "auto" if self.line_hz == "both" else float(self.line_hz)
+
     @classmethod
     def from_toml(cls, path: str | Path) -> SessionSettings:
         """Read ``[session]``, ``[triggers]``, ``[triggers.<policy>]`` and ``[actions]`` from a TOML file.
@@ -283,7 +292,8 @@ class SessionSettings:
             _apply_enabled(triggers, enabled, origin)
         actions = _build(ActionSettings, dict(doc.get("actions", {})), f"{origin} [actions]")
         kwargs = {}
-        for key in ("epoch_s", "persistent_sleep_min", "rem_interruption_epochs", "duration_s", "model_path"):
+        for key in ("epoch_s", "persistent_sleep_min", "rem_interruption_epochs", "duration_s", "model_path",
+                    "line_hz"):
             if key in session:
                 kwargs[key] = session.pop(key)
         if session:
@@ -329,12 +339,33 @@ class SessionSettings:
         model = getattr(args, "model", None)
         if model:
             settings.model_path = resolve_model_name(str(model))
+        line_hz = getattr(args, "line_hz", None)
+        if line_hz is not None:
+            settings.line_hz = parse_line_hz(line_hz, "--line-hz")
         duration = getattr(args, "duration", None)
         if duration is not None:
             if duration <= 0:
                 raise ValueError(f"--duration must be positive seconds, got {duration}.")
             settings.duration_s = float(duration)
         return settings
+
+
+#: values of ``line_hz`` (``[session] line_hz``, ``--line-hz``)
+LINE_HZ_CHOICES: tuple[str, ...] = ("50", "60", "both")
+
+
+def parse_line_hz(value: Any, origin: str = "line_hz") -> int | str:
+    """``50``, ``60`` or ``"both"`` from a setting or an option (``"50"`` and ``50.0`` are 50).
+
+    Raises
+    ------
+    ValueError
+        Any other value.
+    """
+    text = str(value).strip().lower()
+    if isinstance(value, bool) or text not in ("50", "60", "50.0", "60.0", "both"):
+        raise ValueError(f"{origin} must be 50, 60 or both (notch 50 and 60 Hz, the default), got {value!r}.")
+    return "both" if text == "both" else int(float(text))
 
 
 #: ``--model`` names of the shipped models (``dreamband train --channels`` uses the same names)

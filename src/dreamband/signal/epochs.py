@@ -241,12 +241,14 @@ class EpochBuffer:
         end = self._bound(self._next_index + 1)
         if self._consumed + self._n_pending < end:
             return []
-        buf = np.concatenate(self._pending, axis=1) if len(self._pending) > 1 else self._pending[0]
+        # a concatenation is our own array: its epochs can be views of it; the caller's array is copied
+        own = len(self._pending) > 1
+        buf = np.concatenate(self._pending, axis=1) if own else self._pending[0]
         raw = None
         if self._pending_raw:
             if len(self._pending_raw) != len(self._pending):
                 raise ValueError("Give raw_uv with every push or with none.")
-            raw = np.concatenate(self._pending_raw, axis=1) if len(self._pending_raw) > 1 else self._pending_raw[0]
+            raw = np.concatenate(self._pending_raw, axis=1) if own else self._pending_raw[0]
         pos = 0
         while True:
             start = self._bound(self._next_index)
@@ -255,8 +257,9 @@ class EpochBuffer:
             rows = seg if self.staging_rows is None else seg[self.staging_rows]
             self._add_staged(self._resampler.push(staging_feed(rows)))
             dead = ~np.isfinite(rows).any(axis=1)
-            self._waiting.append((self._next_index, start / self.sfreq, seg.copy(),
-                                  None if raw is None else raw[:, pos : pos + n].copy(), dead))
+            raw_seg = None if raw is None else raw[:, pos : pos + n]
+            self._waiting.append((self._next_index, start / self.sfreq, seg if own else seg.copy(),
+                                  raw_seg if own or raw_seg is None else raw_seg.copy(), dead))
             pos += n
             self._consumed += n
             buf_left = buf.shape[1] - pos
