@@ -102,14 +102,14 @@ def test_screen_epochs_equals_screen_epoch() -> None:
 
 
 def test_all_finite_kernel_equals_numpy() -> None:
-    from dreamband.signal.epochs import _all_finite
+    from dreamband.signal.epochs import all_finite
 
     x = np.random.default_rng(2).standard_normal((3, 500))
-    assert _all_finite(x) == bool(np.isfinite(x).all()) is True
+    assert all_finite(x) == bool(np.isfinite(x).all()) is True
     for bad in (np.nan, np.inf, -np.inf):
         y = x.copy()
         y[2, 499] = bad
-        assert _all_finite(y) == bool(np.isfinite(y).all()) is False
+        assert all_finite(y) == bool(np.isfinite(y).all()) is False
 
 
 def test_rms_kernel_equals_numpy() -> None:

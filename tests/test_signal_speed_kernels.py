@@ -109,3 +109,42 @@ def test_line_hz_setting_reaches_the_conditioner(tmp_path) -> None:
     cfg.write_text('[session]\nline_hz = "auto"\n')
     with pytest.raises(ValueError, match="line_hz must be 50, 60 or both"):
         SessionSettings.from_toml(cfg)
+
+
+@pytest.mark.parametrize("staging_rows", [None, [2, 0]])
+def test_epoch_buffer_many_chunks_equal_one_block_bit_for_bit(staging_rows) -> None:
+    from dreamband.signal.epochs import EpochBuffer
+
+    rng = np.random.default_rng(11)
+    sfreq = 250.0
+    x = rng.standard_normal((3, int(5 * 30 * sfreq) + 333)) * 25.0 + 800.0
+    x[0, 7_490:7_520] = np.nan  # lost samples across an epoch boundary
+    x[2, 20_000:20_010] = np.nan  # inside an epoch, after a finite prefix was fed
+    x[:, 30_000:30_040] = np.nan
+    x[1, 15_000:22_500] = np.nan  # a whole epoch lost on one row
+    one = EpochBuffer(sfreq, 3, staging_rows=staging_rows).push(x)
+    buf = EpochBuffer(sfreq, 3, staging_rows=staging_rows)
+    many, i = [], 0
+    while i < x.shape[1]:
+        k = int(rng.integers(1, 900))
+        many += buf.push(x[:, i:i + k])
+        i += k
+    assert len(one) == len(many) == 5
+    for a, b in zip(one, many, strict=True):
+        assert a.index == b.index and a.onset_s == b.onset_s
+        np.testing.assert_array_equal(a.data_uv, b.data_uv)
+        np.testing.assert_array_equal(a.staging_v, b.staging_v)
+
+
+def test_staging_finite_ptp_equals_numpy() -> None:
+    from dreamband.signal.stager import staging_finite_ptp, staging_ptp_uv
+
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((7, 2, 3000)) * 30e-6
+    x[2, 1, 100] = np.nan
+    x[4, 0, 2999] = np.inf
+    finite, ptp = staging_finite_ptp(x)
+    np.testing.assert_array_equal(finite, np.isfinite(x).all(axis=(1, 2)))
+    ref = staging_ptp_uv(x)
+    np.testing.assert_array_equal(ptp[finite], ref[finite])
+    assert np.isnan(ptp[2, 1]) and np.isnan(ptp[4, 0]) and np.isfinite(ptp[2, 0])

@@ -70,7 +70,7 @@ from dreamband.session.triggers import Policy, StopRequest, build_policies, usab
 from dreamband.signal.conditioning import SignalConditioner, StreamingResampler
 from dreamband.signal.context import context_features
 from dreamband.signal.detectors import ArousalDetector, ArousalReading
-from dreamband.signal.epochs import Epoch, EpochBuffer, staging_feed
+from dreamband.signal.epochs import Epoch, EpochBuffer, all_finite, staging_feed
 from dreamband.signal.features import BASE_FEATURE_NAMES, base_features_many
 from dreamband.signal.filters import StreamingSosFilter
 from dreamband.signal.hmm import hmm_forward
@@ -81,7 +81,7 @@ from dreamband.signal.stager import (
     movement_gate_night,
     movement_reason,
     screen_epochs,
-    staging_ptp_uv,
+    staging_finite_ptp,
 )
 from dreamband.signal.stages import N_STAGES, REM, UNSTAGED
 
@@ -489,7 +489,7 @@ class SessionPipeline:
             raw_ep = None if cond is raw else raw.reshape(n_exg, c1 - c0, spe).transpose(1, 0, 2)
             qualities += assess_epochs(nat, self.sfreq, self._exg_names, raw_uv=raw_ep)
             rows = cond if self._all_staging else cond[pos]
-            if np.isfinite(rows).all():  # nothing lost: every epoch feeds itself (staging_feed is a no-op)
+            if all_finite(rows):  # nothing lost: every epoch feeds itself (staging_feed is a no-op)
                 feed = rows
             else:
                 feed = np.empty((n_st, (c1 - c0) * spe))
@@ -509,17 +509,15 @@ class SessionPipeline:
         if dead.any():
             staging[dead] = np.nan
         base = np.full((n_ep, n_st, len(BASE_FEATURE_NAMES)), np.nan)
-        finite = np.zeros(n_ep, dtype=bool)
+        finite, ptp = staging_finite_ptp(staging)  # one pass: finite epochs and their peak-to-peak (µV)
         for c0 in range(0, n_ep, step):
             c1 = min(c0 + step, n_ep)
-            fin = np.isfinite(staging[c0:c1]).all(axis=(1, 2))
-            finite[c0:c1] = fin
+            fin = finite[c0:c1]
             if fin.any():
                 base[c0:c1][fin] = base_features_many(staging[c0:c1][fin])
         sub = qualities if self._all_staging else [q.subset(pos, self._exg_names) for q in qualities]
         screened = screen_epochs(staging, sub, model.channels, finite)
         # the stager's burst test (MovementGate), in time order over the screened epochs
-        ptp = staging_ptp_uv(staging)
         cand = np.fromiter((not r for r, _ in screened), dtype=bool, count=n_ep)
         burst, ref = movement_gate_night(ptp, cand)
         for e in np.flatnonzero(burst).tolist():

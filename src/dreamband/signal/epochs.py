@@ -54,7 +54,7 @@ class Epoch:
 
 
 @njit(cache=True)
-def _all_finite(x: np.ndarray) -> bool:
+def all_finite(x: np.ndarray) -> bool:
     """True when no sample of ``x`` (2-D) is NaN or infinite (``np.isfinite(x).all()``)."""
     for r in range(x.shape[0]):
         for i in range(x.shape[1]):
@@ -70,7 +70,7 @@ def warmup_epochs() -> None:
 
 def fill_nans(x: np.ndarray) -> np.ndarray:
     """Linearly interpolate non-finite samples per row (a row with no finite sample stays NaN)."""
-    if x.ndim == 2 and _all_finite(x):
+    if x.ndim == 2 and all_finite(x):
         return x
     bad = ~np.isfinite(x)
     if not bad.any():
@@ -90,7 +90,7 @@ def staging_feed(rows_uv: np.ndarray) -> np.ndarray:
     A row with no finite sample feeds zeros (its epoch is refused; the stream goes on clean).
     """
     x = fill_nans(np.ascontiguousarray(rows_uv, dtype=np.float64))
-    if not _all_finite(x):
+    if not all_finite(x):
         x = np.where(np.isfinite(x), x, 0.0)
     return x
 

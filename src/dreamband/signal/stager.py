@@ -154,6 +154,42 @@ def staging_ptp_uv(staging_v: np.ndarray) -> np.ndarray:
     return (x.max(axis=-1) - x.min(axis=-1)) * 1e6
 
 
+@njit(cache=True)
+def _finite_ptp_kernel(x: np.ndarray, finite: np.ndarray, ptp: np.ndarray) -> None:
+    """Per epoch of ``x`` (n_epochs, n_channels, n): all samples finite; per row: (max - min) * 1e6 (NaN if not)."""
+    n_ep, n_ch, n = x.shape
+    for e in range(n_ep):
+        ok = True
+        for c in range(n_ch):
+            hi = -np.inf
+            lo = np.inf
+            row_ok = True
+            for i in range(n):
+                v = x[e, c, i]
+                if not np.isfinite(v):
+                    row_ok = False
+                    break
+                if v > hi:
+                    hi = v
+                if v < lo:
+                    lo = v
+            ptp[e, c] = (hi - lo) * 1e6 if row_ok else np.nan
+            ok = ok and row_ok
+        finite[e] = ok
+
+
+def staging_finite_ptp(staging_v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One pass over staging epochs (n_epochs, n_channels, n), volts: which are all finite, and
+    :func:`staging_ptp_uv` of their rows (the same values; NaN for a row that is not finite)."""
+    x = np.ascontiguousarray(staging_v, dtype=np.float64)
+    if x.ndim != 3:
+        raise ValueError(f"staging_v must be (n_epochs, n_channels, n), got shape {x.shape}.")
+    finite = np.empty(x.shape[0], dtype=np.bool_)
+    ptp = np.empty(x.shape[:2])
+    _finite_ptp_kernel(x, finite, ptp)
+    return finite, ptp
+
+
 @dataclass(frozen=True)
 class StageResult:
     """The stager's answer for one epoch.
@@ -281,6 +317,7 @@ def warmup() -> None:
     warmup_quality()
     _rms(np.zeros((1, 1, 4)))
     movement_gate_night(np.zeros((1, 1)), np.ones(1, dtype=bool))
+    staging_finite_ptp(np.zeros((1, 1, 4)))
     hmm_forward_step(np.full(N_STAGES, 0.2), np.eye(N_STAGES), np.full(N_STAGES, 0.2), np.full(N_STAGES, 0.2), 1.0)
 
 
