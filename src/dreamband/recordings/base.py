@@ -107,6 +107,17 @@ class Recording:
         """Length in seconds."""
         return self.n_samples / self.sfreq
 
+    def block(self, start: int, stop: int) -> np.ndarray:
+        """A copy of samples ``start:stop`` of every channel (what
+        :class:`~dreamband.recordings.edf_recording.EdfRecording` decodes from its file)."""
+        return self.data[:, start:stop].copy()
+
+    def marker_block(self, start: int, stop: int) -> np.ndarray:
+        """The marker channel over samples ``start:stop`` (zeros when the recording has none)."""
+        if self.markers is None:
+            return np.zeros(max(0, min(stop, self.n_samples) - start))
+        return self.markers[start:stop].copy()
+
     @classmethod
     def from_mne(cls, raw: Any, path: str | Path | None = None) -> Recording:
         """A recording of an ``mne.io.Raw`` (any MNE reader, or a ``RawArray``).

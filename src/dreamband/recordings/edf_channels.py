@@ -2,10 +2,13 @@
 
 The batch stager needs one or two channels of a night; MNE's reader (``read_recording``)
 decodes every channel of the whole file into float64 first (an 8-h, 16-channel EDF is 230 MB
-on disk and 1.8 GB as float64). Here the header is parsed, the data records are memory-mapped
-a window of a few MB at a time (the records interleave all signals, so mapping the whole file
-would bring all of it into the process's resident memory), and only the requested signals are converted - int16 (EDF) or 24-bit (BDF) samples to
+on disk and 1.8 GB as float64). Here the header is parsed, the data records are read a window
+of a few MB at a time into one buffer (the records interleave all signals, so a memory map of
+the whole file would bring all of it into the process's resident memory), and only the
+requested signals of the requested span are converted - int16 (EDF) or 24-bit (BDF) samples to
 microvolts in one Numba pass (``digital * gain + offset``), never touching the other channels.
+:func:`read_edf_span` is the one decoder: whole-night reads, replay chunks
+(:mod:`~dreamband.recordings.edf_recording`) and session archives all go through it.
 
 Channel names and types follow :func:`dreamband.recordings.mne_io.load_mne` (MNE's
 ``infer_types=True``: a leading ``EEG``/``EOG``/``EMG``/... word is the type and is dropped from
@@ -21,8 +24,11 @@ resamples those to the highest rate; reading them as stored would give a differe
 from __future__ import annotations
 
 import datetime as dt
+import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from numba import njit
@@ -36,8 +42,8 @@ _TYPE_PREFIXES = {"EEG": "eeg", "SEEG": "misc", "ECOG": "misc", "DBS": "misc", "
 #: microvolts per physical unit (the header's "physical dimension"), as the MNE path converts
 _UV_PER_UNIT = {"uv": 1.0, "mv": 1e3, "v": 1e6, "nv": 1e-3}
 _ANNOTATION_LABELS = ("EDF Annotations", "BDF Annotations")
-#: bytes of data records mapped at a time by :func:`read_edf_signals`
-READ_BLOCK_BYTES = 4 << 20
+#: bytes of data records read at a time by :func:`read_edf_span`
+READ_BLOCK_BYTES = 1 << 20
 
 
 class FastReadUnsupported(ValueError):
@@ -101,6 +107,8 @@ class EdfHeader:
     record_samples : int
         Samples per data record, all signals (annotations included).
     warnings : tuple of str
+    annotation_slots : tuple of (int, int)
+        ``(sample offset, samples)`` of each EDF+/BDF+ annotation signal inside a data record.
     """
 
     path: Path
@@ -113,6 +121,17 @@ class EdfHeader:
     record_offsets: tuple[int, ...]
     record_samples: int
     warnings: tuple[str, ...] = field(default_factory=tuple)
+    annotation_slots: tuple[tuple[int, int], ...] = field(default_factory=tuple)
+
+    @property
+    def record_bytes(self) -> int:
+        """Bytes of one data record (every signal, annotations included)."""
+        return self.record_samples * self.bytes_per_sample
+
+    @property
+    def n_samples(self) -> int:
+        """Samples per signal at the file's top rate (complete records)."""
+        return self.n_records * max(s.samples_per_record for s in self.signals)
 
     @property
     def bytes_per_sample(self) -> int:
@@ -216,10 +235,12 @@ def read_edf_header(path: str | Path) -> EdfHeader:
                         f"{n_records} complete ones (truncated); staged what is there")
     signals: list[EdfSignal] = []
     offsets: list[int] = []
+    slots: list[tuple[int, int]] = []
     pos = 0
     for i, label in enumerate(labels):
         n = n_spr[i]
         if label in _ANNOTATION_LABELS:
+            slots.append((pos, n))
             pos += n
             continue
         mne_type, name = "eeg", label
@@ -235,7 +256,7 @@ def read_edf_header(path: str | Path) -> EdfHeader:
         else:
             gain = (hi - lo) / (dhi - dlo)
             off = lo - dlo * gain
-        unit = units[i].replace("\u03bc", "u").replace("\u00b5", "u")
+        unit = units[i].replace("\u03bc", "u").replace("\u00b5", "u").replace("\x83\xca", "u")
         signals.append(EdfSignal(label, name, kind, units[i], _UV_PER_UNIT.get(unit.lower()), n, n / record_s, gain, off))
         offsets.append(pos)
         pos += n
@@ -243,7 +264,7 @@ def read_edf_header(path: str | Path) -> EdfHeader:
         raise ValueError(f"{path}: the file holds annotations only, no signal to stage.")
     start = _start_time(head[168:176].decode("latin-1"), head[176:184].decode("latin-1"), path)
     return EdfHeader(path, fmt, start, header_bytes, n_records, record_s, tuple(signals), tuple(offsets),
-                     record_samples, tuple(warnings))
+                     record_samples, tuple(warnings), tuple(slots))
 
 
 @njit(cache=True)
@@ -287,8 +308,136 @@ def warmup_edf_channels() -> None:
     _int24_to_float(np.zeros((1, 6), np.uint8), 0, 2, 1.0, 0.0, out)
 
 
+def signal_scale(signal: EdfSignal) -> tuple[float, float]:
+    """``(gain, offset)`` from a signal's stored integers to microvolts (voltages) or to its
+    stored unit (others, e.g. an accelerometer in g)."""
+    scale = signal.uv_per_unit or 1.0
+    return signal.gain * scale, signal.offset * scale
+
+
+def check_signals(header: EdfHeader, rows: list[int], voltages_only: bool = True) -> list[EdfSignal]:
+    """The signals ``rows`` of ``header``, checked readable by :func:`read_edf_span`.
+
+    Raises
+    ------
+    ValueError
+        When ``rows`` is empty or out of range, or a signal is not a voltage (``voltages_only``).
+    FastReadUnsupported
+        When a signal's rate is below the file's top rate.
+    """
+    if not rows:
+        raise ValueError("read_edf_signals needs at least one signal row.")
+    sigs = []
+    for r in rows:
+        if not 0 <= r < len(header.signals):
+            raise ValueError(f"{header.path}: no signal row {r} (the file has {len(header.signals)}).")
+        s = header.signals[r]
+        if voltages_only and s.uv_per_unit is None:
+            raise ValueError(f"{header.path}: channel {s.name!r} is in {s.unit!r}, not a voltage; it cannot be staged.")
+        if s.sfreq != header.top_sfreq:
+            raise FastReadUnsupported(f"{header.path}: {s.name} is stored at {s.sfreq:g} Hz below the file's "
+                                      f"{header.top_sfreq:g} Hz.")
+        sigs.append(s)
+    return sigs
+
+
+def read_records(fh: BinaryIO, header: EdfHeader, first: int, buf: np.ndarray) -> np.ndarray:
+    """Read data records ``first ..`` into ``buf`` (uint8, a whole number of records long).
+
+    Plain reads, not a memory map of the file: only ``buf`` is ever resident, however long the
+    night. Returns the records as int16 ``(k, record_samples)`` (EDF) or uint8
+    ``(k, 3 * record_samples)`` (BDF), views on ``buf``.
+
+    Raises
+    ------
+    ValueError
+        When the file ends before those records (it was cut after its header was read).
+    """
+    k = buf.size // header.record_bytes
+    fh.seek(header.header_bytes + first * header.record_bytes)
+    view, got = memoryview(buf), 0
+    while got < buf.size:
+        n = fh.readinto(view[got:])
+        if not n:
+            raise ValueError(f"{header.path}: the file ends inside data record {first + got // header.record_bytes} "
+                             "(it was cut while being read).")
+        got += n
+    if header.bytes_per_sample == 2:
+        return buf.view("<i2").reshape(k, header.record_samples)
+    return buf.reshape(k, header.record_bytes)
+
+
+def read_edf_span(header: EdfHeader, rows: list[int], start: int = 0, stop: int | None = None,
+                  block_bytes: int = READ_BLOCK_BYTES, voltages_only: bool = True) -> np.ndarray:
+    """Decode samples ``start:stop`` of signals ``rows`` (indices into ``header.signals``).
+
+    The one decoder of EDF/BDF samples: a whole-night read (:func:`read_edf_signals`), a replay's
+    chunk (:class:`~dreamband.recordings.edf_recording.EdfRecording`) and a session archive all
+    come through here, so any span equals the same samples of one whole read bit for bit.
+
+    Parameters
+    ----------
+    header : EdfHeader
+        From :func:`read_edf_header`.
+    rows : list of int
+        Which signals, in this order; all at the file's top rate.
+    start, stop : int
+        Sample span (default the whole file), ``0 <= start <= stop <= header.n_samples``.
+    block_bytes : int
+        Data records read at a time (peak memory of the read beyond the output; at least one
+        record).
+    voltages_only : bool
+        Refuse signals that are not voltages (the stager's case). False: such signals come in
+        their stored unit (accelerometer in g).
+
+    Returns
+    -------
+    ndarray, shape (len(rows), stop - start), float64
+        Microvolts (voltages).
+
+    Raises
+    ------
+    ValueError
+        When a signal is not a voltage (``voltages_only``), ``rows`` is empty or out of range,
+        or the span is outside the file.
+    FastReadUnsupported
+        When a signal's rate is below the file's top rate (MNE would resample it).
+    """
+    sigs = check_signals(header, rows, voltages_only)
+    spr = sigs[0].samples_per_record
+    total = header.n_records * spr
+    stop = total if stop is None else int(stop)
+    start = int(start)
+    if not 0 <= start <= stop <= total:
+        raise ValueError(f"{header.path}: samples {start}:{stop} are outside the file's 0:{total}.")
+    out = np.empty((len(rows), stop - start))
+    if stop == start:
+        return out
+    kernel = _int16_to_float if header.bytes_per_sample == 2 else _int24_to_float
+    scales = [signal_scale(s) for s in sigs]
+    r_first, r_end = start // spr, -(-stop // spr)
+    per_block = min(max(1, block_bytes // header.record_bytes), r_end - r_first)
+    buf = np.empty(per_block * header.record_bytes, dtype=np.uint8)
+    edge = np.empty(per_block * spr)
+    with open(header.path, "rb") as fh:
+        for r0 in range(r_first, r_end, per_block):
+            k = min(per_block, r_end - r0)
+            records = read_records(fh, header, r0, buf[: k * header.record_bytes])
+            at = r0 * spr - start  # where the window's first sample goes in ``out`` (< 0: before start)
+            lo, hi = max(0, -at), min(k * spr, stop - r0 * spr)
+            for j, (r, (gain, off)) in enumerate(zip(rows, scales, strict=True)):
+                if lo == 0 and hi == k * spr:
+                    kernel(records, header.record_offsets[r], spr, gain, off, out[j, at : at + k * spr])
+                else:  # a window cut by the span: decoded whole, the part inside kept
+                    kernel(records, header.record_offsets[r], spr, gain, off, edge[: k * spr])
+                    out[j, at + lo : at + hi] = edge[lo:hi]
+    return out
+
+
 def read_edf_signals(header: EdfHeader, rows: list[int], block_bytes: int = READ_BLOCK_BYTES) -> np.ndarray:
-    """Read signals ``rows`` (indices into ``header.signals``) in microvolts.
+    """Read signals ``rows`` (indices into ``header.signals``) of the whole file, in microvolts.
+
+    :func:`read_edf_span` of every sample.
 
     Parameters
     ----------
@@ -297,8 +446,8 @@ def read_edf_signals(header: EdfHeader, rows: list[int], block_bytes: int = READ
     rows : list of int
         Which signals, in this order. All must be voltages at the file's top rate.
     block_bytes : int
-        Size of the mapped window of data records read at a time (peak memory of the read
-        beyond the output; at least one record).
+        Size of the window of data records read at a time (peak memory of the read beyond the
+        output; at least one record).
 
     Returns
     -------
@@ -312,35 +461,66 @@ def read_edf_signals(header: EdfHeader, rows: list[int], block_bytes: int = READ
     FastReadUnsupported
         When a signal's rate is below the file's top rate (MNE would resample it).
     """
-    if not rows:
-        raise ValueError("read_edf_signals needs at least one signal row.")
-    sigs = []
-    for r in rows:
-        if not 0 <= r < len(header.signals):
-            raise ValueError(f"{header.path}: no signal row {r} (the file has {len(header.signals)}).")
-        s = header.signals[r]
-        if s.uv_per_unit is None:
-            raise ValueError(f"{header.path}: channel {s.name!r} is in {s.unit!r}, not a voltage; it cannot be staged.")
-        if s.sfreq != header.top_sfreq:
-            raise FastReadUnsupported(f"{header.path}: {s.name} is stored at {s.sfreq:g} Hz below the file's "
-                                      f"{header.top_sfreq:g} Hz.")
-        sigs.append(s)
-    n = sigs[0].samples_per_record
+    return read_edf_span(header, rows, 0, None, block_bytes)
+
+
+_TAL = re.compile(rb"([+-][0-9.]+)(?:\x15([0-9.]*))?\x14([^\x00]*)\x00")
+
+
+def parse_tals(raw: bytes) -> list[tuple[float, float, str]]:
+    """EDF+ annotations ``(onset, duration, text)`` of annotation-signal bytes (timekeeping TALs
+    skipped); one regular-expression pass, so a night's worth of zero padding costs nothing."""
+    out: list[tuple[float, float, str]] = []
+    for m in _TAL.finditer(raw):
+        texts = [t for t in m.group(3).split(b"\x14") if t]
+        if not texts:
+            continue
+        try:
+            onset = float(m.group(1))
+            dur = float(m.group(2)) if m.group(2) else 0.0
+        except ValueError:
+            continue
+        out += [(onset, dur, t.decode("utf-8", errors="replace")) for t in texts]
+    return out
+
+
+def first_record_onset(header: EdfHeader) -> float:
+    """The time-keeping onset (s) of the first data record (EDF+: 0 unless the start has a
+    fraction of a second); 0 for a file without annotation signal."""
+    if not header.annotation_slots:
+        return 0.0
+    off, n = header.annotation_slots[0]
     bps = header.bytes_per_sample
-    record_bytes = header.record_samples * bps
-    out = np.empty((len(rows), header.n_records * n))
-    kernel = _int16_to_float if bps == 2 else _int24_to_float
-    per_block = max(1, block_bytes // record_bytes)
-    # one mapped window of records at a time: only a window's pages are ever resident, so
-    # reading 1 of 16 channels of an 8-h file costs the window, not the 230-MB file
-    for r0 in range(0, header.n_records, per_block):
-        r1 = min(r0 + per_block, header.n_records)
-        mm = np.memmap(header.path, dtype=np.int16 if bps == 2 else np.uint8, mode="r",
-                       offset=header.header_bytes + r0 * record_bytes,
-                       shape=(r1 - r0, header.record_samples * (1 if bps == 2 else 3)))
-        records = np.asarray(mm)  # a plain ndarray view on the mapping, for Numba
-        for k, (r, s) in enumerate(zip(rows, sigs, strict=True)):
-            kernel(records, header.record_offsets[r], n, s.gain * s.uv_per_unit, s.offset * s.uv_per_unit,
-                   out[k, r0 * n : r1 * n])
-        del records, mm  # unmapped: its pages leave this process's resident set
+    with open(header.path, "rb") as fh:
+        fh.seek(header.header_bytes + off * bps)
+        m = _TAL.match(fh.read(n * bps))
+    try:
+        return float(m.group(1)) if m else 0.0
+    except ValueError:
+        return 0.0
+
+
+def record_blocks(header: EdfHeader, block_records: int = 1500) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield ``(first_record, uint8 array (k, record_bytes))`` of a file's data records, read in
+    blocks into one buffer (plain reads: a memory map of the whole night would count its pages
+    in the RSS). Each array is valid until the next one is yielded."""
+    per = max(1, min(block_records, header.n_records))
+    buf = np.empty(per * header.record_bytes, dtype=np.uint8)
+    with open(header.path, "rb") as fh:
+        for r0 in range(0, header.n_records, per):
+            k = min(per, header.n_records - r0)
+            read_records(fh, header, r0, buf[: k * header.record_bytes])
+            yield r0, buf[: k * header.record_bytes].reshape(k, header.record_bytes)
+
+
+def read_edf_annotations(header: EdfHeader) -> list[tuple[float, float, str]]:
+    """Every EDF+/BDF+ annotation ``(onset_s, duration_s, text)`` of the file, in file order
+    (each annotation signal in turn), read a block of records at a time."""
+    bps = header.bytes_per_sample
+    out: list[tuple[float, float, str]] = []
+    if not header.annotation_slots:
+        return out
+    for _, block in record_blocks(header):  # a TAL never spans two records: each block parses alone
+        for off, n in header.annotation_slots:
+            out += parse_tals(block[:, off * bps : (off + n) * bps].tobytes())
     return out

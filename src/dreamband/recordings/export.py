@@ -60,9 +60,8 @@ def export_brainflow_csv(folder: str | Path, out: str | Path) -> tuple[Path, int
     ValueError
         When the folder has no archive or no samples (an older folder: replay it instead).
     """
-    from dreamband.recordings.edf_channels import _int24_to_float, read_edf_header
     from dreamband.recordings.fastcsv import format_table
-    from dreamband.recordings.recover import load_session, read_archive_annotations, record_blocks
+    from dreamband.recordings.recover import load_session, open_archive
 
     folder = Path(folder).expanduser()
     meta = read_session_json(folder)
@@ -72,44 +71,21 @@ def export_brainflow_csv(folder: str | Path, out: str | Path) -> tuple[Path, int
     if not (folder / BDF).exists():
         raise ValueError(f"{folder} has no {BDF} (recorded before the BDF+ archive?); "
                          "its raw.csv already is a BrainFlow CSV.")
-    header = read_edf_header(folder / BDF)
+    rec = open_archive(folder, meta)  # samples decoded a block at a time; gaps NaN, markers from the archive
     n_rows, rows, ts_row, mk_row, board_id = _layout(meta)
     sfreq = float(meta["sfreq"])
-    n_total = int(meta.get("n_samples") or header.n_records * header.signals[0].samples_per_record)
-    spr = header.signals[0].samples_per_record
+    step = BLOCK_RECORDS * rec.header.signals[0].samples_per_record
     t0 = float(meta.get("first_timestamp") or dt_timestamp(meta))
-    gaps, markers = [], []
-    for onset, dur, text in read_archive_annotations(header):
-        if text == "BAD_ACQ_SKIP":
-            gaps.append((int(round(onset * sfreq)), int(round((onset + dur) * sfreq))))
-        elif text.startswith("Stream marker "):
-            try:
-                markers.append((int(round(onset * sfreq)), float(text.split()[-1])))
-            except ValueError:
-                pass
     out = Path(out).expanduser()
     tmp = out.with_name(out.name + ".part")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
     with open(fd, "wb") as fh:
-        for r0, block in record_blocks(header, BLOCK_RECORDS):
-            first = r0 * spr
-            if first >= n_total:
-                break
-            n = min(block.shape[0] * spr, n_total - first)
-            table = np.zeros((n_rows, block.shape[0] * spr))
-            for k, sg in enumerate(header.signals):
-                scale = sg.uv_per_unit or 1.0
-                _int24_to_float(block, header.record_offsets[k], spr, sg.gain * scale, sg.offset * scale,
-                                table[rows[k]])
-            table = table[:, :n]
-            for a, b in gaps:
-                a, b = max(a - first, 0), min(b - first, n)
-                if a < b:
-                    table[rows, a:b] = np.nan
-            table[ts_row] = t0 + np.arange(first, first + n) / sfreq
-            for i, v in markers:
-                if first <= i < first + n:
-                    table[mk_row, i - first] = v
+        for first in range(0, rec.n_samples, step):
+            stop = min(first + step, rec.n_samples)
+            table = np.zeros((n_rows, stop - first))
+            table[rows] = rec.block(first, stop)
+            table[ts_row] = t0 + np.arange(first, stop) / sfreq
+            table[mk_row] = rec.marker_block(first, stop)
             fh.write(format_table(table, decimals=6, sep="\t"))
         fh.flush()
         os.fsync(fh.fileno())

@@ -1,4 +1,11 @@
-"""Reader for every format MNE reads (EDF/EDF+/BDF/GDF/FIF/...) into a :class:`Recording`."""
+"""Reader for every format MNE reads (EDF/EDF+/BDF/GDF/FIF/...) into a :class:`Recording`.
+
+EDF/EDF+/BDF/BDF+ files are decoded by :func:`dreamband.recordings.edf_recording.open_edf`
+(the one EDF/BDF decoder, which a replay also reads block by block: the same channels, names,
+units and annotations as MNE's reader, and no float64 copy of the signals dreamband drops);
+what only MNE reads (EDF+D, a kept signal below the file's top rate, ...) and every other
+format goes through MNE.
+"""
 
 from __future__ import annotations
 
@@ -21,10 +28,20 @@ def load_mne(path: str | Path) -> Recording:
     ValueError
         When MNE cannot read the file or it has no EEG/EOG/EMG channel.
     """
-    import mne
-
     path = Path(path)
     suffix = path.suffix.lower()
+    if suffix in (".edf", ".bdf"):
+        from dreamband.recordings.edf_channels import FastReadUnsupported
+        from dreamband.recordings.edf_recording import open_edf
+
+        try:
+            return open_edf(path).load()
+        except FastReadUnsupported:
+            pass  # MNE reads it
+        except ValueError:
+            pass  # MNE says what is wrong with the file, in its words
+    import mne
+
     try:
         if suffix in (".edf", ".bdf", ".gdf"):
             reader = {".edf": mne.io.read_raw_edf, ".bdf": mne.io.read_raw_bdf, ".gdf": mne.io.read_raw_gdf}[suffix]

@@ -383,7 +383,7 @@ class SessionRecorder:
                          first_timestamp=self._meta.get("first_timestamp"))
         skip, rest, pending = self.bdf.take_buffered()
         shift = at / self.sfreq
-        from dreamband.recordings.recover import parse_tals
+        from dreamband.recordings.edf_channels import parse_tals
 
         for onset, dur, text in parse_tals(b"".join(pending)):
             if onset >= shift:  # earlier ones stay in events.jsonl (the new folder's)

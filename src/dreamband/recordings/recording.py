@@ -17,6 +17,7 @@ from pathlib import Path
 
 from dreamband.recordings.base import CHANNEL_TYPES, Recording, guess_channel_type, is_number
 from dreamband.recordings.brainflow_csv import find_sidecar, load_brainflow_csv
+from dreamband.recordings.edf_recording import EdfRecording
 from dreamband.recordings.mne_io import MNE_SUFFIXES, load_mne
 from dreamband.recordings.muse import load_muse
 from dreamband.recordings.openbci_gui import load_openbci_gui
@@ -25,7 +26,7 @@ from dreamband.recordings.textsignal import load_single_column
 from dreamband.recordings.xdf import load_xdf
 
 __all__ = ["CHANNEL_TYPES", "MNE_SUFFIXES", "Recording", "guess_channel_type", "is_number", "load_mne",
-           "load_recording", "read_recording"]
+           "load_recording", "open_recording", "read_recording"]
 
 
 def _sniff(path: Path) -> str:
@@ -126,3 +127,33 @@ def read_recording(path: str | Path, board_id: int | str | None = None, sfreq: f
 
 #: The older name of :func:`read_recording` (kept: callers and other branches use it).
 load_recording = read_recording
+
+
+def open_recording(path: str | Path, board_id: int | str | None = None, sfreq: float | None = None, *,
+                   stream_name: str | None = None, stream_type: str | None = None) -> Recording | EdfRecording:
+    """Open a recording for reading block by block where its format allows, else read it whole.
+
+    EDF/EDF+/BDF/BDF+ files and session folders with a ``session.bdf`` archive come back as an
+    :class:`~dreamband.recordings.edf_recording.EdfRecording`: header and annotations read,
+    samples decoded only when :meth:`~dreamband.recordings.edf_recording.EdfRecording.block`
+    asks (a replay holds a chunk, never the night). ``EdfRecording.load()`` is what
+    :func:`read_recording` returns for them. Every other format (and what only MNE reads) is
+    :func:`read_recording`.
+
+    Parameters and errors: as :func:`read_recording`.
+    """
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise FileNotFoundError(f"No such recording: {path}")
+    kind = _sniff(path)
+    if kind == "session":
+        return load_session(path, lazy=True)
+    if kind == "mne" and path.suffix.lower() in (".edf", ".bdf"):
+        from dreamband.recordings.edf_channels import FastReadUnsupported
+        from dreamband.recordings.edf_recording import open_edf
+
+        try:
+            return open_edf(path)
+        except (FastReadUnsupported, ValueError):
+            pass  # MNE reads it (or says what is wrong, as read_recording would)
+    return read_recording(path, board_id, sfreq, stream_name=stream_name, stream_type=stream_type)

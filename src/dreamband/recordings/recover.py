@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from dreamband.recordings.base import Recording
-from dreamband.recordings.bdf_writer import ANNOTATION_SAMPLES, fix_bdf_header
+from dreamband.recordings.bdf_writer import fix_bdf_header
 from dreamband.recordings.session_folder import (
     BDF,
     EDF,
@@ -37,51 +36,24 @@ from dreamband.recordings.session_folder import (
     write_json_atomic,
 )
 
-_TAL = re.compile(rb"([+-][0-9.]+)(?:\x15([0-9.]*))?\x14([^\x00]*)\x00")
-
-
-def parse_tals(raw: bytes) -> list[tuple[float, float, str]]:
-    """EDF+ annotations ``(onset, duration, text)`` of annotation-signal bytes (timekeeping TALs
-    skipped); one regular-expression pass, so a night's worth of zero padding costs nothing."""
-    out: list[tuple[float, float, str]] = []
-    for m in _TAL.finditer(raw):
-        texts = [t for t in m.group(3).split(b"\x14") if t]
-        if not texts:
-            continue
-        try:
-            onset = float(m.group(1))
-            dur = float(m.group(2)) if m.group(2) else 0.0
-        except ValueError:
-            continue
-        out += [(onset, dur, t.decode("utf-8", errors="replace")) for t in texts]
-    return out
-
-
-def record_blocks(header: object, block_records: int = 1500):
-    """Yield ``(first_record, uint8 array (k, record_bytes))`` of a BDF's data records, read in
-    blocks (plain reads: a memory map of the whole night would count its pages in the RSS)."""
-    rec_bytes = header.record_samples * header.bytes_per_sample
-    with open(header.path, "rb") as fh:
-        fh.seek(header.header_bytes)
-        for r0 in range(0, header.n_records, block_records):
-            k = min(block_records, header.n_records - r0)
-            buf = np.frombuffer(fh.read(k * rec_bytes), dtype=np.uint8)
-            if buf.size < k * rec_bytes:
-                break
-            yield r0, buf.reshape(k, rec_bytes)
-
 
 def read_archive_annotations(header: object) -> list[tuple[float, float, str]]:
-    """Every annotation of a dreamband ``session.bdf`` (its annotation signal is the last one)."""
-    width = ANNOTATION_SAMPLES * header.bytes_per_sample
-    out: list[tuple[float, float, str]] = []
-    for _, block in record_blocks(header):
-        out += parse_tals(block[:, -width:].tobytes())
-    return out
+    """Every annotation of a dreamband ``session.bdf``
+    (:func:`~dreamband.recordings.edf_channels.read_edf_annotations`)."""
+    from dreamband.recordings.edf_channels import read_edf_annotations
+
+    return read_edf_annotations(header)
 
 
-def _read_archive(folder: Path, meta: dict, channels: list[str] | None = None) -> Recording:
-    from dreamband.recordings.edf_channels import _int24_to_float, read_edf_header
+def open_archive(folder: Path, meta: dict, channels: list[str] | None = None):
+    """``session.bdf`` as an :class:`~dreamband.recordings.edf_recording.EdfRecording`: header,
+    annotations, gaps and markers read, samples decoded only when a block is asked for.
+
+    ``channels`` (names) keeps only those signals. Samples in ``BAD_ACQ_SKIP`` spans read back
+    as NaN; ``Stream marker`` annotations become the marker channel.
+    """
+    from dreamband.recordings.edf_channels import read_edf_header
+    from dreamband.recordings.edf_recording import EdfRecording
 
     path = folder / BDF
     try:
@@ -93,47 +65,36 @@ def _read_archive(folder: Path, meta: dict, channels: list[str] | None = None) -
         raise ValueError(f"{path}: {len(header.signals)} signals, but session.json lists {n_ch} channels.")
     if header.format != "bdf" or len({sg.samples_per_record for sg in header.signals}) != 1:
         raise ValueError(f"{path}: not a dreamband archive (BDF, one rate for every signal).")
-    spr = header.signals[0].samples_per_record
     names = list(meta["channel_names"])
     if channels is not None:
         missing = [c for c in channels if c not in names]
         if missing:
             raise ValueError(f"{folder}: no channel {', '.join(missing)} (the session has {', '.join(names)}).")
     rows = [names.index(c) for c in channels] if channels is not None else list(range(n_ch))
-    data = np.empty((len(rows), header.n_records * spr))
-    for r0, block in record_blocks(header):  # µV for voltages, the stored unit (g) otherwise; only rows asked for
-        for k, r in enumerate(rows):
-            sg = header.signals[r]
-            scale = sg.uv_per_unit or 1.0
-            _int24_to_float(block, header.record_offsets[r], spr, sg.gain * scale, sg.offset * scale,
-                            data[k, r0 * spr:(r0 + block.shape[0]) * spr])
-    n = int(meta.get("n_samples") or data.shape[1])
-    data = data[:, :n]
+    n = min(int(meta.get("n_samples") or header.n_samples), header.n_samples)
     sfreq = float(meta["sfreq"])
-    ann = read_archive_annotations(header)
-    markers = np.zeros(n)
-    keep: list[tuple[float, float, str]] = []
-    for onset, dur, text in ann:
+    gaps, markers, keep = [], [], []
+    for onset, dur, text in read_archive_annotations(header):
         if text == "BAD_ACQ_SKIP":
-            a, b = int(round(onset * sfreq)), int(round((onset + dur) * sfreq))
-            data[:, max(a, 0):min(b, n)] = np.nan
+            gaps.append((int(round(onset * sfreq)), int(round((onset + dur) * sfreq))))
         elif text.startswith("Stream marker "):
-            i = int(round(onset * sfreq))
-            if 0 <= i < n:
-                try:
-                    markers[i] = float(text.split()[-1])
-                except ValueError:
-                    pass
+            try:
+                markers.append((int(round(onset * sfreq)), float(text.split()[-1])))
+            except ValueError:
+                pass
             continue
         if onset <= n / sfreq:
             keep.append((onset, dur, text))
-    return Recording(
-        data=data, sfreq=sfreq, channel_names=[names[r] for r in rows],
-        channel_types=[list(meta["channel_types"])[r] for r in rows],
-        start_time=dt.datetime.fromisoformat(meta["start_time"]), annotations=keep, board_id=meta.get("board_id"),
-        source_path=folder, markers=markers,
+    return EdfRecording(
+        header, rows, [names[r] for r in rows], [list(meta["channel_types"])[r] for r in rows],
+        dt.datetime.fromisoformat(meta["start_time"]), keep, n_samples=n, gaps=gaps, markers=markers,
+        board_id=meta.get("board_id"), source_path=folder,
         info={"format": "session", "warnings": list(header.warnings), "session": meta},
     )
+
+
+def _read_archive(folder: Path, meta: dict, channels: list[str] | None = None) -> Recording:
+    return open_archive(folder, meta, channels).load()
 
 
 def load_session_csv(folder: str | Path, meta: dict | None = None) -> Recording:
@@ -285,11 +246,14 @@ def _recover_legacy(folder: Path, meta: dict, dropped: dict) -> RecoveryReport:
     return RecoveryReport(folder, folder / EDF, rec.n_samples, rec.duration_s, dropped, False, warnings)
 
 
-def load_session(folder: str | Path, prefer_edf: bool = True, channels: list[str] | None = None) -> Recording:
+def load_session(folder: str | Path, prefer_edf: bool = True, channels: list[str] | None = None,
+                 lazy: bool = False) -> Recording:
     """Load a session folder as a Recording, recovering it first if a crash left it unfinished.
 
     ``channels`` (names) reads only those signals of the archive (a report needs one; the
-    others are never decoded).
+    others are never decoded). ``lazy``: a folder with ``session.bdf`` comes back as an
+    :class:`~dreamband.recordings.edf_recording.EdfRecording` (samples decoded per block, for
+    a replay); older folders are read whole either way.
 
     A session still being recorded by a running process is read as it is (read-only: the
     complete data records so far). Samples in ``BAD_ACQ_SKIP`` spans come back as NaN.
@@ -310,7 +274,7 @@ def load_session(folder: str | Path, prefer_edf: bool = True, channels: list[str
     if (folder / BDF).exists():
         if live is not None:
             meta = dict(meta, n_samples=None)
-        rec = _read_archive(folder, meta, channels)
+        rec = open_archive(folder, meta, channels) if lazy else _read_archive(folder, meta, channels)
         if note:
             rec.info["warnings"].append(note)
         return rec

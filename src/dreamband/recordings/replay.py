@@ -20,6 +20,7 @@ import numpy as np
 
 from dreamband.firmware_bridge.chunk import StreamChunk, StreamEvent
 from dreamband.recordings.base import Recording
+from dreamband.recordings.edf_recording import EdfRecording
 
 #: slowest replay speed accepted (slower plays nothing a person could wait for)
 MIN_SPEED: float = 0.1
@@ -53,8 +54,9 @@ class RecordingSource:
 
     Parameters
     ----------
-    recording : Recording
-        What to play.
+    recording : Recording or EdfRecording
+        What to play: in memory, or an EDF/BDF file (a session's archive) whose samples are
+        decoded a chunk at a time (``read()`` asks the recording for ``block(start, stop)``).
     speed : float or "max"
         1.0 = real time, N = N times faster, ``"max"`` = as fast as the caller reads.
     seek_s : float
@@ -73,8 +75,8 @@ class RecordingSource:
         chunk_s: float = 1.0,
         clock: Callable[[], float] | None = None,
     ) -> None:
-        if not isinstance(recording, Recording):
-            raise TypeError(f"RecordingSource needs a Recording, got {type(recording).__name__}.")
+        if not isinstance(recording, (Recording, EdfRecording)):
+            raise TypeError(f"RecordingSource needs a Recording or an EdfRecording, got {type(recording).__name__}.")
         if chunk_s <= 0:
             raise ValueError(f"chunk_s must be positive, got {chunk_s}.")
         self.recording = recording
@@ -95,7 +97,6 @@ class RecordingSource:
         self._ended_reported = False
         self._pending_markers: list[float] = []
         self._events: list[StreamEvent] = []
-        self._markers = recording.markers
         self.seek(seek_s)
 
     # -- Source protocol ---------------------------------------------------------------------
@@ -215,12 +216,9 @@ class RecordingSource:
 
     def _slice(self, start: int, stop: int) -> StreamChunk:
         rec = self.recording
-        data = rec.data[:, start:stop].copy()
+        data = rec.block(start, stop)  # a copy, or decoded from the file now
         ts = np.arange(start, stop, dtype=np.float64) / self.sfreq
-        if self._markers is not None:
-            markers = self._markers[start:stop].copy()
-        else:
-            markers = np.zeros(stop - start)
+        markers = rec.marker_block(start, stop)
         if self._pending_markers and stop > start:
             markers[0] = self._pending_markers.pop(0)
         raw = None if rec.raw_brainflow is None else rec.raw_brainflow[:, start:stop].copy()

@@ -82,12 +82,13 @@ def _open_replay(args: argparse.Namespace, path: Path, default_speed: str | floa
         if getattr(args, "speed", None) not in (None, "1", 1, 1.0):
             raise ValueError("--via-board plays at real time (BrainFlow paces the file); drop --speed.")
         return BoardStream(BoardConfig.from_args(ns))
-    from dreamband.recordings.recording import load_recording
+    from dreamband.recordings.recording import open_recording
     from dreamband.recordings.replay import RecordingSource, parse_speed
 
-    rec = load_recording(path, board_id=recording_board(args), stream_name=getattr(args, "stream_name", None),
+    # EDF/BDF and session archives: decoded a chunk at a time (the night never sits in memory)
+    rec = open_recording(path, board_id=recording_board(args), stream_name=getattr(args, "stream_name", None),
                          stream_type=getattr(args, "stream_type", None))  # XDF: which stream
-    duration = rec.data.shape[1] / rec.sfreq
+    duration = rec.n_samples / rec.sfreq
     if duration < EPOCH_S:
         raise ValueError(f"{path.name} holds {duration:.1f} s of signal, less than one {EPOCH_S:g}-s epoch: "
                          "nothing could be staged. Replay a recording of at least 30 s (a night, for triggers).")
