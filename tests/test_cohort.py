@@ -84,6 +84,9 @@ def test_edf_reader_equals_mne_path(tmp_path: Path) -> None:
     rec = read_recording(edf)
     head = read_edf_header(edf)
     assert head.format == "edf" and head.top_sfreq == rec.sfreq == sfreq
+    # read_recording decodes EDF through this reader too; MNE's own reader is the reference
+    mne_raw = mne.io.read_raw_edf(edf, preload=True, infer_types=True, verbose="error")
+    np.testing.assert_allclose(rec.data, mne_raw.get_data(picks=[0, 1]) * 1e6, rtol=1e-12, atol=1e-9)
     assert head.start_time == rec.start_time
     kept = [i for i, t in enumerate(head.channel_types) if t in ("eeg", "eog", "emg")]
     assert [head.channel_names[i] for i in kept] == rec.channel_names == ["Fpz-Cz", "horizontal"]
@@ -106,6 +109,9 @@ def test_bdf_reader_equals_mne_path(tmp_path: Path) -> None:
     edfio.Bdf([sig], starttime=dt.time(23, 15, 0)).write(bdf)
     rec = read_recording(bdf)
     head = read_edf_header(bdf)
+    mne = pytest.importorskip("mne")
+    np.testing.assert_allclose(rec.data, mne.io.read_raw_bdf(bdf, preload=True, verbose="error").get_data() * 1e6,
+                               rtol=1e-12, atol=1e-9)
     assert head.format == "bdf" and head.channel_names == rec.channel_names == ["Fp1"]
     np.testing.assert_allclose(read_edf_signals(head, [0]), rec.data, rtol=1e-12, atol=1e-9)
     np.testing.assert_allclose(read_edf_signals(head, [0])[0], x, atol=8000.0 / 2**23 * 2)
@@ -274,11 +280,18 @@ def test_cohort_batch_arrays_equal_the_live_path(nights: Path) -> None:
     from dreamband.session.cohort import _load_model, _load_staging_channels
     from dreamband.session.offline import stage_signal
     fast = _load_staging_channels(nights / "night2.edf", None)
-    fast["data"][0, 250 * 300: 250 * 340] = np.nan  # a dropout and a dead electrode: unstaged epochs
-    fast["data"][0, 250 * 600: 250 * 660] = 3.0
+    reader = fast["data"]  # a block reader: the staging channel decoded a few epochs at a time
+    data = reader.block(0, reader.shape[1])
     model = _load_model(None, 1)
-    batch = stage_arrays(fast["data"], fast["sfreq"], fast["names"], model)
-    live = stage_signal(fast["data"], fast["sfreq"], fast["names"], model, chunk_s=7.0)
+    from_file = stage_arrays(reader, fast["sfreq"], fast["names"], model)
+    whole = stage_arrays(data, fast["sfreq"], fast["names"], model)
+    np.testing.assert_array_equal(from_file["stages"], whole["stages"])
+    np.testing.assert_array_equal(from_file["probabilities"], whole["probabilities"])
+    assert from_file["quality"] == whole["quality"]
+    data[0, 250 * 300: 250 * 340] = np.nan  # a dropout and a dead electrode: unstaged epochs
+    data[0, 250 * 600: 250 * 660] = 3.0
+    batch = stage_arrays(data, fast["sfreq"], fast["names"], model)
+    live = stage_signal(data, fast["sfreq"], fast["names"], model, chunk_s=7.0)
     np.testing.assert_array_equal(batch["stages"], [s.result.stage for s in live])
     staged = batch["stages"] >= 0
     np.testing.assert_array_equal(batch["probabilities"][staged], np.array([s.result.probabilities for s in live])[staged])

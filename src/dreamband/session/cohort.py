@@ -15,8 +15,10 @@
   ``ok`` and whose hypnogram is there (resume), unless ``--force``. A failed night has its
   error in the row and on stderr; the others go on; the exit code is 1 if any failed.
 
-EDF/BDF files are read by :mod:`dreamband.recordings.edf_channels` (only the staging
-channels, from their stored integers); every other format goes through ``read_recording`` (the one dispatcher).
+EDF/BDF files and session archives are read by :mod:`dreamband.recordings.edf_channels` (only
+the staging channels, from their stored integers, a few epochs at a time while the pipeline
+stages them: the night is never in memory); every other format goes through ``read_recording``
+(the one dispatcher).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -186,27 +189,35 @@ def _pick_rows(names: list[str], types: list[str], channels: tuple[str, ...] | N
 
 
 def _load_staging_channels(path: Path, channels: tuple[str, ...] | None, board: str | None = None) -> dict:
-    """Read only the staging channels: the fast EDF/BDF reader, else ``read_recording``."""
+    """Open only the staging channels: EDF/BDF files and session archives as a block reader
+    (:class:`~dreamband.recordings.edf_recording.EdfRecording`: decoded from their stored
+    integers a few epochs at a time while staging, never the whole night), else ``read_recording``."""
     from dreamband.recordings.edf_channels import (
         FastReadUnsupported,
+        check_signals,
         read_edf_header,
-        read_edf_signals,
     )
+    from dreamband.recordings.edf_recording import EdfRecording
 
     if path.is_file() and path.suffix.lower() in (".edf", ".bdf"):
         try:
             header = read_edf_header(path)
             rows = _pick_rows(header.channel_names, header.channel_types, channels)
-            return {"data": read_edf_signals(header, rows), "sfreq": header.top_sfreq,
-                    "names": [header.channel_names[r] for r in rows], "start": header.start_time,
+            check_signals(header, rows)  # voltages at the top rate; the file's other signals are never read
+            names = [header.channel_names[r] for r in rows]
+            blocks = EdfRecording(header, rows, names, [header.channel_types[r] for r in rows], header.start_time,
+                                  [], source_path=path)
+            return {"data": blocks, "sfreq": header.top_sfreq, "names": names, "start": header.start_time,
                     "reader": "edf_channels", "warnings": list(header.warnings)}
         except FastReadUnsupported:
             pass  # MNE reads it below
-    from dreamband.recordings.recording import read_recording
+    from dreamband.recordings.recording import open_recording
 
-    rec = read_recording(path, board_id=board)
+    rec = open_recording(path, board_id=board)  # a session archive: a block reader too
     rows = _pick_rows(rec.channel_names, rec.channel_types, channels)
-    return {"data": rec.data[rows], "sfreq": rec.sfreq, "names": [rec.channel_names[r] for r in rows],
+    names = [rec.channel_names[r] for r in rows]
+    data = rec.pick(names) if isinstance(rec, EdfRecording) else rec.data[rows]
+    return {"data": data, "sfreq": rec.sfreq, "names": names,
             "start": rec.start_time, "reader": rec.info.get("format", "read_recording"),
             "warnings": list(rec.info.get("warnings", []))}
 
@@ -217,8 +228,12 @@ def _load_model(model: str | None, n_channels: int):
     return load(model, n_channels)
 
 
-def stage_arrays(data_uv: np.ndarray, sfreq: float, names: list[str], model) -> dict[str, np.ndarray | list]:
+def stage_arrays(data_uv: np.ndarray | Any, sfreq: float, names: list[str], model) -> dict[str, np.ndarray | list]:
     """Stage a night on the session pipeline's batch path; arrays (stages, probabilities, quality text).
+
+    ``data_uv`` is the staging channels, ``(n_channels, n_samples)`` µV: an array, or a block
+    reader (``shape`` and ``block(start, stop)``, e.g. an ``EdfRecording``) that the batch path
+    decodes a few epochs at a time.
 
     The pipeline is :func:`dreamband.session.offline.staging_pipeline`, the object a live night
     runs; :meth:`~dreamband.session.pipeline.SessionPipeline.stage_night` gives arrays, no
@@ -231,6 +246,8 @@ def stage_arrays(data_uv: np.ndarray, sfreq: float, names: list[str], model) -> 
     try:
         night = pipe.stage_night(data_uv, keep_epochs=False)
     except ValueError:  # e.g. 256.3 Hz: the streaming path (same stages, one object per epoch)
+        if not isinstance(data_uv, np.ndarray):  # a block reader: this path needs the array
+            data_uv = data_uv.block(0, data_uv.shape[1])
         staged = staging_pipeline(sfreq, names, model).stage_all(data_uv)
         stages = np.array([s.result.stage for s in staged], dtype=np.int8)
         proba = np.array([s.result.probabilities for s in staged]).reshape(-1, 5)

@@ -97,6 +97,15 @@ DETECTOR_MIN_SFREQ = 90.0
 MIN_STAGING_SFREQ = 100.0
 
 
+def _night_rows(data: Any, rows: list[int] | None, start: int, stop: int) -> np.ndarray:
+    """Samples ``start:stop`` of ``rows`` (None: every row) of a night given to ``stage_night``:
+    an array, or a reader whose ``block(start, stop)`` decodes them from the file now."""
+    if isinstance(data, np.ndarray):
+        return data[:, start:stop] if rows is None else data[rows, start:stop]
+    block = np.asarray(data.block(start, stop), dtype=np.float64)
+    return block if rows is None else block[rows]
+
+
 def low_rate_refusal(sfreq: float) -> str | None:
     """Why a signal at ``sfreq`` Hz cannot be staged (None when it can): the rate and what to do."""
     if sfreq >= MIN_STAGING_SFREQ:
@@ -434,8 +443,11 @@ class SessionPipeline:
 
         Parameters
         ----------
-        data : ndarray, shape (n_channels, n_samples)
-            All rows of the source, as pushed to :meth:`stage_stream`.
+        data : ndarray, shape (n_channels, n_samples), or a block reader
+            All rows of the source, as pushed to :meth:`stage_stream`; or an object with
+            ``shape`` and ``block(start, stop)`` (e.g.
+            :class:`~dreamband.recordings.edf_recording.EdfRecording`): a few epochs are
+            decoded at a time and the night is never in memory.
         keep_epochs : bool
             Keep the conditioned native-rate epochs (:attr:`StagedNight.native`, for
             :meth:`StagedNight.staged_epochs`). False: a night costs no copy of the recording
@@ -454,7 +466,10 @@ class SessionPipeline:
         """
         if self._n or self._batch_done:
             raise RuntimeError("stage_night() stages a whole recording on a fresh pipeline; create a new one.")
-        data = self._check_data(data)
+        if isinstance(data, np.ndarray) or not callable(getattr(data, "block", None)):
+            data = self._check_data(data)
+        elif len(data.shape) != 2 or data.shape[0] != len(self.channel_names):  # read a block at a time
+            raise ValueError(f"Samples must have shape ({len(self.channel_names)}, n_samples), got {data.shape}.")
         check_staging_rate(self.sfreq)
         if not self._batchable():
             raise ValueError(f"{self.sfreq:g} Hz has no whole number of samples per {self.epoch_s:g}-s epoch; "
@@ -481,7 +496,7 @@ class SessionPipeline:
         step = max(1, BATCH_EPOCH_ROWS // n_exg)
         for c0 in range(0, n_ep, step):  # a few epochs at a time: each pass finds them in the cache
             c1 = min(c0 + step, n_ep)
-            raw = data[:, c0 * spe : c1 * spe] if every_row else data[rows_exg, c0 * spe : c1 * spe]
+            raw = _night_rows(data, None if every_row else rows_exg, c0 * spe, c1 * spe)
             cond = self._condition(raw)  # the conditioner's state carries from block to block
             nat = cond.reshape(n_exg, c1 - c0, spe).transpose(1, 0, 2)
             if native is not None:
