@@ -19,6 +19,7 @@ import numpy as np
 
 from dreamband.firmware_bridge.clock import localize, wall_at, zone_label
 from dreamband.recordings.base import Recording
+from dreamband.recordings.edf_recording import EdfRecording
 from dreamband.recordings.stats import LABELS, rem_periods, sleep_statistics
 from dreamband.signal.stages import stage_name
 
@@ -46,8 +47,9 @@ class NightReport:
         :func:`~dreamband.recordings.stats.sleep_statistics`.
     triggers : list of dict
         Trigger events (``time`` in session seconds, ``policy``, ``action``, ``intensity``, ``reason``).
-    recording : Recording or None
-        Signals for the spectrogram, when available.
+    recording : Recording or EdfRecording or None
+        Signals for the spectrogram, when available (an ``EdfRecording`` is decoded a block of
+        epochs at a time while the spectrogram is computed).
     channel : str or None
         The frontal channel used for the spectrogram.
     notes : list of str
@@ -61,7 +63,7 @@ class NightReport:
     epoch_s: float
     stats: dict
     triggers: list[dict] = field(default_factory=list)
-    recording: Recording | None = None
+    recording: Recording | EdfRecording | None = None
     channel: str | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -125,7 +127,7 @@ def build_report(path: str | Path) -> NightReport:
         raise FileNotFoundError(f"No such session folder or file: {path}")
     notes: list[str] = []
     triggers: list[dict] = []
-    rec: Recording | None = None
+    rec: Recording | EdfRecording | None = None
     start: dt.datetime | None = None
     if path.is_dir():
         from dreamband.recordings.recorder import load_session, read_events, read_session_json
@@ -138,7 +140,7 @@ def build_report(path: str | Path) -> NightReport:
 
             names, types = meta["channel_names"], meta["channel_types"]
             pick = [names[pick_staging_channels(names, types, 1)[0]]] if "eeg" in types else None
-            rec = load_session(path, channels=pick)
+            rec = load_session(path, channels=pick, lazy=True)  # the archive: decoded a block at a time
         except ValueError as err:
             notes.append(f"no signals: {err}")
         meta = read_session_json(path)
@@ -162,9 +164,9 @@ def build_report(path: str | Path) -> NightReport:
         stages = None
         epoch_s = 30.0
         try:
-            from dreamband.recordings.recording import load_recording
+            from dreamband.recordings.recording import open_recording
 
-            rec = load_recording(path)
+            rec = open_recording(path)  # EDF/BDF: annotations now, samples only for the spectrogram
             start = rec.start_time
             stages = _stages_from_annotations(rec)
         except ValueError as err:
@@ -175,7 +177,7 @@ def build_report(path: str | Path) -> NightReport:
         if stages is None and rec is not None:  # a raw recording: say so, do not read its rows as stages
             raise ValueError(
                 f"{path}: a recording ({rec.info.get('format', 'signals')}, {len(rec.channel_names)} channels, "
-                f"{rec.data.shape[1] / rec.sfreq / 3600.0:.1f} h) with no sleep stages in it. {REPORT_READS} "
+                f"{rec.n_samples / rec.sfreq / 3600.0:.1f} h) with no sleep stages in it. {REPORT_READS} "
                 f"Stage it first: `dreamband stage {path.name}`, then `dreamband report {path.stem}.hypnogram.csv`."
             )
         if stages is None:
@@ -235,8 +237,10 @@ def epoch_spectrogram(x: np.ndarray, sfreq: float, epoch_s: float = 30.0, fmax: 
 
     Parameters
     ----------
-    x : ndarray, shape (n_samples,)
-        Signal in µV (NaN treated as 0).
+    x : ndarray, shape (n_samples,), or a one-channel block reader
+        Signal in µV (NaN treated as 0); or an object with ``n_samples`` and
+        ``block(start, stop)`` of shape (1, stop - start) (an ``EdfRecording`` of one channel),
+        decoded 64 epochs at a time.
     sfreq : float
         Sampling rate in Hz.
     epoch_s : float
@@ -255,7 +259,8 @@ def epoch_spectrogram(x: np.ndarray, sfreq: float, epoch_s: float = 30.0, fmax: 
     """
     from scipy.signal import welch
 
-    n_ep = int(x.size // int(epoch_s * sfreq))
+    n_total = x.size if isinstance(x, np.ndarray) else int(x.n_samples)
+    n_ep = int(n_total // int(epoch_s * sfreq))
     if n_ep < 1:
         raise ValueError("The recording is shorter than one epoch; no spectrogram.")
     n = int(epoch_s * sfreq)
@@ -263,7 +268,8 @@ def epoch_spectrogram(x: np.ndarray, sfreq: float, epoch_s: float = 30.0, fmax: 
     parts, freqs = [], None
     for a in range(0, n_ep, 64):  # 64 epochs at a time: Welch's segments of a whole night never in memory
         b = min(a + 64, n_ep)
-        seg = np.nan_to_num(x[a * n: b * n]).reshape(b - a, n)
+        raw = x[a * n: b * n] if isinstance(x, np.ndarray) else x.block(a * n, b * n)[0]
+        seg = np.nan_to_num(raw).reshape(b - a, n)
         freqs, p = welch(seg, fs=sfreq, nperseg=nper, axis=-1)
         parts.append(p[:, freqs <= fmax])
     times = (np.arange(n_ep) + 0.5) * epoch_s
@@ -304,7 +310,7 @@ def plot_report(r: NightReport, path: str | Path) -> Path:
     ax.grid(axis="x", alpha=0.3)
     if has_spec:
         rec = r.recording
-        x = rec.data[rec.channel_index(r.channel)]
+        x = rec.data[rec.channel_index(r.channel)] if isinstance(rec, Recording) else rec.pick([r.channel])
         try:
             t, f, p = epoch_spectrogram(x, rec.sfreq, r.epoch_s, fmax=min(30.0, rec.sfreq / 2))
             lo, hi = np.percentile(p, [5, 98])
