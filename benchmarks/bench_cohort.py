@@ -245,7 +245,7 @@ def part_memory(work: Path) -> None:
 
     from dask.distributed import Client, LocalCluster
 
-    from dreamband.session.cohort import StageOptions, stage_night
+    from dreamband.session.cohort import StageOptions, stage_night, warm_workers
 
     f = _write_night(work / "n8_16ch.edf", 8, 3, n_channels=16)
 
@@ -258,6 +258,7 @@ def part_memory(work: Path) -> None:
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None,
                       silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
         before = max(client.run(peak_mb).values())
+        warm_workers(client, 1)  # as `dreamband stage --workers N` does before the first night
         row = client.submit(stage_night, str(f), str(work / "n8_16ch.hypnogram.csv"), StageOptions(), pure=False).result()
         after = max(client.run(peak_mb).values())
     print(f"file {f.stat().st_size / 1e6:.0f} MB; worker peak RSS {after:.0f} MB (idle worker {before:.0f} MB; "

