@@ -185,15 +185,12 @@ def _worker_cpu() -> float:
 
 def _steady_rate(paths: list[Path], out: Path, n_workers: int, threads: int) -> tuple[float, float]:
     """(nights per wall second, nights per worker CPU second) on a warmed LocalCluster."""
-    import logging
+    from dask.distributed import Client, wait
 
-    from dask.distributed import Client, LocalCluster, wait
-
-    from dreamband.session.cohort import StageOptions, _kernels_ready, stage_night
+    from dreamband.session.cohort import StageOptions, _kernels_ready, local_cluster, stage_night
 
     out.mkdir(exist_ok=True)
-    with LocalCluster(n_workers=n_workers, threads_per_worker=threads, processes=True, dashboard_address=None,
-                      silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
+    with local_cluster(n_workers, threads) as cluster, Client(cluster) as client:
         client.run(_kernels_ready)
         cpu0 = client.run(_worker_cpu)
         t0 = time.perf_counter()
@@ -241,11 +238,9 @@ def part_cohort(work: Path, n_nights: int) -> None:
 
 def part_memory(work: Path) -> None:
     print(f"== 4. peak memory, an 8-h 16-channel EDF ({_load()}) ==")
-    import logging
+    from dask.distributed import Client
 
-    from dask.distributed import Client, LocalCluster
-
-    from dreamband.session.cohort import StageOptions, stage_night, warm_workers
+    from dreamband.session.cohort import StageOptions, local_cluster, stage_night, warm_workers
 
     f = _write_night(work / "n8_16ch.edf", 8, 3, n_channels=16)
 
@@ -255,8 +250,7 @@ def part_memory(work: Path) -> None:
         with open("/proc/self/status") as fh:
             return next(int(line.split()[1]) for line in fh if line.startswith("VmHWM:")) / 1024.0
 
-    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None,
-                      silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
+    with local_cluster(1) as cluster, Client(cluster) as client:
         before = max(client.run(peak_mb).values())
         warm_workers(client, 1)  # as `dreamband stage --workers N` does before the first night
         row = client.submit(stage_night, str(f), str(work / "n8_16ch.hypnogram.csv"), StageOptions(), pure=False).result()

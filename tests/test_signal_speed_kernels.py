@@ -148,3 +148,16 @@ def test_staging_finite_ptp_equals_numpy() -> None:
     ref = staging_ptp_uv(x)
     np.testing.assert_array_equal(ptp[finite], ref[finite])
     assert np.isnan(ptp[2, 1]) and np.isnan(ptp[4, 0]) and np.isfinite(ptp[2, 0])
+
+
+def test_local_cluster_workers_get_the_malloc_environment() -> None:
+    pytest.importorskip("dask.distributed")
+    import os
+
+    from dask.distributed import Client
+
+    from dreamband.session.cohort import WORKER_MALLOC_ENV, local_cluster
+
+    with local_cluster(1) as cluster, Client(cluster) as client:
+        env = next(iter(client.run(lambda: {k: os.environ.get(k) for k in WORKER_MALLOC_ENV}).values()))
+    assert env == {k: str(v) for k, v in WORKER_MALLOC_ENV.items()}
