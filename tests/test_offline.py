@@ -73,15 +73,21 @@ def test_train_tiny_deterministic(shared_datasets: Path, tmp_path: Path) -> None
 
 def test_evaluate_features_last_line(shared_datasets: Path, tmp_path: Path, capsys) -> None:
     data = _mini_sleepedf(shared_datasets, tmp_path / "sedf", ["SC4001E0", "SC4092E0"])
-    assert main(["evaluate", "--features", str(data)]) == 0
+    model = StagingModel.load("stager_fpz")
+    model.meta["training"]["nights"] = [n for n in model.meta["training"]["nights"] if n != "SC4092E0"]
+    model.save(tmp_path / "m")  # the same model, as if SC4092E0 had not been trained on
+    assert main(["evaluate", "--features", str(data), "--model", str(tmp_path / "m.npz")]) == 0
     out = capsys.readouterr().out.strip().splitlines()
     assert out[-1].startswith("pooled: accuracy=") and " kappa=" in out[-1] and " macro_f1=" in out[-1]
-    assert any("CV without HMM" in s for s in out) and any(s.startswith("SC4092E0 (shipped model)") for s in out)
+    assert any(s.startswith("SC4092E0 (shipped model) [never seen in training]") for s in out)
+    assert any(s.startswith("SC4001E0 (shipped model) [seen in training]") for s in out)
+    assert any("random start 0-3 h before onset" in s and "first hour (cold start)" in s for s in out)
     # the honest per-night figures: stages predicted while the night's subject was held out
     held = [s for s in out if s.startswith("SC4001E0 (CV, subject 0 held out)")]
     assert held and 0.6 < float(held[0].split("accuracy=")[1].split()[0]) < 1.0
+    assert any(s.startswith("pooled CV, first hour of each night only") for s in out)
     acc = float(out[-1].split("accuracy=")[1].split()[0])
-    assert acc > 0.7  # nights the model was fitted on; honest figures are the CV ones
+    assert acc > 0.7  # one night the model was fitted on; honest figures are the CV ones
 
 
 def test_evaluate_dreams(shared_datasets: Path, capsys) -> None:

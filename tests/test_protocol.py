@@ -21,6 +21,9 @@ from dreamband.signal.amplitude import RunningAmplitude, normalise_night_referen
 from dreamband.signal.context import context_features, context_features_reference
 from dreamband.signal.features import base_features_many
 
+#: shipped models trained under this protocol
+SHIPPED_HONEST = ["stager_fpz", "stager_fpz_pz"]
+
 # stage -> (log band powers delta..gamma, log var offset): separable on purpose, so a tiny model learns
 _LEVELS = {0: [-23.0, -24.0, -23.5, -24.5, -26.0], 1: [-22.5, -23.2, -24.5, -25.0, -27.0],
            2: [-21.5, -23.0, -24.8, -25.5, -27.5], 3: [-20.0, -22.8, -25.0, -26.0, -28.0],
@@ -175,3 +178,35 @@ def test_normalised_features_of_a_night_do_not_move_with_its_gain() -> None:
     np.testing.assert_allclose(c, a, rtol=1e-7, atol=1e-7)
     spec_sf = feature_spec([d], 1, "scale-free")  # positive control: unnormalised absolute powers do move
     assert np.nanmax(np.abs(night_features(shifted, 1, spec_sf) - night_features(d, 1, spec_sf))) > 1.0
+
+
+@pytest.fixture(scope="module")
+def generated_night():
+    from dreamband.signal.simulate import simulate_night
+
+    return simulate_night(1.0, 250.0, seed=4, artefacts="none")
+
+
+@pytest.mark.parametrize("name", SHIPPED_HONEST)
+def test_shipped_model_is_the_protocols_choice_and_ignores_the_gain(name: str, generated_night) -> None:
+    from dreamband.session.offline import stage_signal_batch
+    from dreamband.signal.model import StagingModel
+    from dreamband.signal.stages import UNSTAGED
+
+    model = StagingModel.load(name)
+    chosen = model.meta["selection"]["chosen"]  # what its inner CV chose is what it runs
+    assert model.meta["context"] == chosen["variant"] and model.meta["use_hmm"] == (chosen["hmm_weight"] is not None)
+    assert model.n_trees == 5 * chosen["rounds"]
+    assert (model.amplitude_reference is not None) == (chosen["variant"] == "normalised")
+    assert len(model.meta["training"]["starts"]) == 16 and model.meta["cv"]["figures"]["selected"]["random"]
+    night = generated_night
+    rows = [i for i, t in enumerate(night.channel_types) if t == "eeg"][: model.n_channels]
+    x, names = night.data[rows], [night.channel_names[i] for i in rows]
+
+    def stages(sig: np.ndarray) -> np.ndarray:
+        return np.array([s.result.stage for s in stage_signal_batch(sig, night.sfreq, names, model)])
+
+    clean = stages(x)
+    assert (clean != UNSTAGED).mean() > 0.95 and len(set(clean.tolist())) >= 3
+    for g in (0.5, 0.7, 1.4, 2.0):
+        assert np.mean(stages(x * g) == clean) >= 0.99, g

@@ -16,7 +16,7 @@ from dreamband.session.settings import SessionSettings
 from dreamband.session.triggers.base import Policy
 from dreamband.signal.detectors import ArousalDetector
 from dreamband.signal.simulate import simulate_night
-from dreamband.signal.stages import REM, W
+from dreamband.signal.stages import N2, REM, W
 
 
 class _Probe(Policy):
@@ -35,7 +35,9 @@ class _Probe(Policy):
 
 @pytest.fixture(scope="module")
 def rem_night():
-    hyp = np.array([W] * 4 + [REM] * 26)  # 2 min awake, 13 min of REM
+    # 2 min awake, 8 min of N2, 13 min of REM (the stager, trained on nights that start 0-3 h before
+    # sleep onset, does not stage REM two minutes after start: it needs sleep to have begun)
+    hyp = np.array([W] * 4 + [N2] * 16 + [REM] * 26)
     return simulate_night(None, 128.0, seed=5, hypnogram=hyp, artefacts="none")
 
 
