@@ -20,8 +20,44 @@ from dreamband.firmware_bridge.montage import pick_staging_channels
 CHANNEL_TYPES = ("eeg", "eog", "emg", "accel", "misc")
 
 
+class RecordingChannels:
+    """What :class:`Recording` and the file-backed ``EdfRecording`` share: length, channel lookup
+    and the staging channel, from ``sfreq``, ``n_samples``, ``channel_names`` and ``channel_types``."""
+
+    sfreq: float
+    channel_names: list[str]
+    channel_types: list[str]
+    n_samples: int
+
+    @property
+    def duration_s(self) -> float:
+        """Length in seconds."""
+        return self.n_samples / self.sfreq
+
+    def channel_index(self, name: str) -> int:
+        """Return the row of channel ``name`` (case-insensitive)."""
+        low = [n.lower() for n in self.channel_names]
+        if name.lower() in low:
+            return low.index(name.lower())
+        raise ValueError(f"No channel {name!r} in this recording; it has {self.channel_names}.")
+
+    def frontal_channel(self) -> int:
+        """Return the row of the most frontal EEG channel: the one channel picker's choice
+        (:func:`~dreamband.firmware_bridge.montage.pick_staging_channels`: Fpz, Fp1, Fp2, AF7,
+        AF8, Fz, F3, F4, other F, else the first EEG).
+
+        Raises
+        ------
+        ValueError
+            When the recording has no EEG channel.
+        """
+        if "eeg" not in self.channel_types:
+            raise ValueError(f"The recording has no EEG channel (channels: {self.channel_names}).")
+        return pick_staging_channels(self.channel_names, self.channel_types, 1)[0]
+
+
 @dataclass
-class Recording:
+class Recording(RecordingChannels):
     """A recording in memory: signals, rate, channel names/types, start time, annotations.
 
     Attributes
@@ -102,11 +138,6 @@ class Recording:
         """Number of samples per channel."""
         return int(self.data.shape[1])
 
-    @property
-    def duration_s(self) -> float:
-        """Length in seconds."""
-        return self.n_samples / self.sfreq
-
     def block(self, start: int, stop: int) -> np.ndarray:
         """A copy of samples ``start:stop`` of every channel (what
         :class:`~dreamband.recordings.edf_recording.EdfRecording` decodes from its file)."""
@@ -177,13 +208,6 @@ class Recording:
         return fields_to_raw(self.data, self.sfreq, self.channel_names, self.channel_types, self.start_time,
                              self.annotations)
 
-    def channel_index(self, name: str) -> int:
-        """Return the row of channel ``name`` (case-insensitive)."""
-        low = [n.lower() for n in self.channel_names]
-        if name.lower() in low:
-            return low.index(name.lower())
-        raise ValueError(f"No channel {name!r} in this recording; it has {self.channel_names}.")
-
     def pick(self, names: list[str]) -> Recording:
         """Return a new recording with only the channels ``names`` (in that order)."""
         idx = [self.channel_index(n) for n in names]
@@ -193,19 +217,6 @@ class Recording:
             self.raw_brainflow, self.board_id, self.source_path, self.markers, dict(self.info),
         )
 
-    def frontal_channel(self) -> int:
-        """Return the row of the most frontal EEG channel: the one channel picker's choice
-        (:func:`~dreamband.firmware_bridge.montage.pick_staging_channels`: Fpz, Fp1, Fp2, AF7,
-        AF8, Fz, F3, F4, other F, else the first EEG).
-
-        Raises
-        ------
-        ValueError
-            When the recording has no EEG channel.
-        """
-        if "eeg" not in self.channel_types:
-            raise ValueError(f"The recording has no EEG channel (channels: {self.channel_names}).")
-        return pick_staging_channels(self.channel_names, self.channel_types, 1)[0]
 
 
 def guess_channel_type(name: str, default: str = "eeg") -> str:

@@ -26,14 +26,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from dreamband.firmware_bridge.montage import pick_staging_channels
-from dreamband.recordings.base import Recording
+from dreamband.recordings.base import Recording, RecordingChannels
 
 if TYPE_CHECKING:  # edf_channels (Numba) is imported when a file is opened, not with this module
     from dreamband.recordings.edf_channels import EdfHeader
 
 
-class EdfRecording:
+class EdfRecording(RecordingChannels):
     """A recording whose samples stay in their file until a block of them is asked for.
 
     It has the attributes of a :class:`~dreamband.recordings.base.Recording` but ``data``
@@ -106,27 +105,9 @@ class EdfRecording:
         return self._n
 
     @property
-    def duration_s(self) -> float:
-        """Length in seconds."""
-        return self._n / self.sfreq
-
-    @property
     def markers(self) -> np.ndarray | None:
         """The whole marker channel, None without one (a night of float64: prefer :meth:`marker_block`)."""
         return self.marker_block(0, self._n) if self.has_markers else None
-
-    def channel_index(self, name: str) -> int:
-        """Return the row of channel ``name`` (case-insensitive)."""
-        low = [n.lower() for n in self.channel_names]
-        if name.lower() in low:
-            return low.index(name.lower())
-        raise ValueError(f"No channel {name!r} in this recording; it has {self.channel_names}.")
-
-    def frontal_channel(self) -> int:
-        """The row of the most frontal EEG channel (the one channel picker's choice)."""
-        if "eeg" not in self.channel_types:
-            raise ValueError(f"The recording has no EEG channel (channels: {self.channel_names}).")
-        return pick_staging_channels(self.channel_names, self.channel_types, 1)[0]
 
     def pick(self, names: list[str]) -> EdfRecording:
         """A recording of only the channels ``names`` (in that order); the others are never decoded."""
