@@ -32,6 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
+from dreamband.recordings.edf_channels import header_clock
+
 #: BDF data channels use the symmetric digital range, so digital 0 is exactly 0 µV
 DIGITAL_MIN, DIGITAL_MAX = -8388607, 8388607
 #: record durations tried, shortest first: kill -9 loses at most one unwritten record
@@ -105,7 +107,8 @@ class BdfWriter:
     physical_ranges : list of (float, float)
         Fixed ``(min, max)`` of each signal, in its unit.
     start_time : datetime
-        Aware start of the first sample; the header holds its local date and clock time.
+        Aware start of the first sample; the header holds its date and clock time in this
+        machine's zone (EDF's local time), the zone the readers read it in.
     fsync_interval_s : float
         Most seconds between two ``fsync`` (every record is handed to the OS at once).
     mode : int
@@ -170,7 +173,7 @@ class BdfWriter:
         return 3 * (self.n_channels * self.spr + ANNOTATION_SAMPLES)
 
     def _header(self, n_records: int) -> bytes:
-        st = self.start_time
+        st = header_clock(self.start_time)  # EDF's header holds the local clock time
         ns = self.n_channels + 1
         head = [b"\xffBIOSEMI", _field("X X X X", 80),
                 _field(f"Startdate {st.day:02d}-{st.strftime('%b').upper()}-{st.year} X X dreamband", 80),

@@ -33,6 +33,7 @@ from typing import BinaryIO
 import numpy as np
 from numba import njit
 
+from dreamband.firmware_bridge.clock import local_zone, localize
 from dreamband.recordings.base import guess_channel_type
 
 #: MNE's channel-type prefixes (``mne.io.edf.edf.CH_TYPE_MAPPING``): "EEG Fpz-Cz" -> eeg, "Fpz-Cz"
@@ -161,14 +162,47 @@ def _number(text: str, path: Path, what: str, kind: type = float) -> float:
         raise ValueError(f"{path}: EDF/BDF header field {what!r} is {text!r}, not a number; the file is damaged.") from None
 
 
-def _start_time(date: str, time: str, path: Path) -> dt.datetime:
+def header_start_time(date: str, time: str) -> dt.datetime | None:
+    """The start an EDF/BDF header holds (``dd.mm.yy``, ``hh.mm.ss``), as an aware local time.
+
+    EDF stores the recording's local clock time and no zone. It is read in this machine's zone
+    (:func:`~dreamband.firmware_bridge.clock.local_zone`, with its DST rules; in the hour repeated
+    when DST ends, the first of the two), the zone :func:`header_clock` writes in, so a night
+    recorded here reads back at the same instant.
+
+    Returns
+    -------
+    datetime or None
+        ``None`` when the fields are not a date and time.
+    """
     try:
         d, m, y = (int(p) for p in date.replace(":", ".").split("."))
         hh, mm, ss = (int(p) for p in time.replace(":", ".").split("."))
         year = 1900 + y if y >= 85 else 2000 + y  # EDF's clipping date: 1985
-        return dt.datetime(year, m, d, hh, mm, ss, tzinfo=dt.timezone.utc)
+        return localize(dt.datetime(year, m, d, hh, mm, ss))
     except ValueError:
-        return dt.datetime.fromtimestamp(0, dt.timezone.utc)
+        return None
+
+
+def header_clock(start: dt.datetime) -> dt.datetime:
+    """The local clock time an EDF/BDF header gets for the aware ``start`` (this machine's zone)."""
+    if start.tzinfo is None:
+        raise ValueError("an EDF/BDF start time must be timezone-aware (got a naive datetime).")
+    return start.astimezone(local_zone())
+
+
+def mne_meas_date(start: dt.datetime) -> dt.datetime:
+    """The ``meas_date`` to give MNE so that its EDF writer puts ``start``'s local clock in the header.
+
+    MNE writes ``meas_date``'s UTC digits and reads a header back as UTC; EDF's header is local
+    time. So the local clock is handed over labelled UTC (what MNE's reader would give for it).
+    """
+    return header_clock(start).replace(tzinfo=dt.timezone.utc)
+
+
+def _start_time(date: str, time: str, path: Path) -> dt.datetime:
+    start = header_start_time(date, time)
+    return start if start is not None else dt.datetime.fromtimestamp(0, dt.timezone.utc)
 
 
 def read_edf_header(path: str | Path) -> EdfHeader:

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from dreamband.recordings.base import Recording
+from dreamband.recordings.edf_channels import mne_meas_date
 
 _MNE_TYPES = {"eeg": "eeg", "eog": "eog", "emg": "emg", "accel": "misc", "misc": "misc"}
 
@@ -79,8 +80,7 @@ def write_edf(recording: Recording, path: str | Path, annotations: list[tuple[fl
     scale = np.array([1e-6 if t in ("eeg", "eog", "emg") else 1.0 for t in types])
     info = mne.create_info(labels, recording.sfreq, types)
     raw = mne.io.RawArray(data * scale[:, None], info, verbose="error")
-    start = recording.start_time.astimezone(__import__("datetime").timezone.utc)
-    raw.set_meas_date(start)
+    raw.set_meas_date(mne_meas_date(recording.start_time))  # the header gets the local clock time
     duration = recording.duration_s
     ann = list(recording.annotations) + list(annotations or [])
     ann += [(a / recording.sfreq, (b - a) / recording.sfreq, "BAD_signal_lost") for a, b in spans]
@@ -94,7 +94,7 @@ def write_edf(recording: Recording, path: str | Path, annotations: list[tuple[fl
         durs.append(dur)
         descs.append(str(desc).replace("\n", " ")[:200])
     if onsets:
-        raw.set_annotations(mne.Annotations(onsets, durs, descs, orig_time=start))
+        raw.set_annotations(mne.Annotations(onsets, durs, descs, orig_time=raw.info["meas_date"]))
     tmp = path.with_name(path.name + ".part")
     mne.export.export_raw(tmp, raw, fmt="edf", physical_range="channelwise", overwrite=True, verbose="error")
     os.chmod(tmp, mode)

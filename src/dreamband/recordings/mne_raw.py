@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from dreamband.firmware_bridge.clock import localize
+
 #: our channel type -> MNE's (accelerometer rows become MNE ``misc`` channels, in g)
 MNE_CHANNEL_TYPES = {"eeg": "eeg", "eog": "eog", "emg": "emg", "accel": "misc", "misc": "misc"}
 
@@ -140,6 +142,9 @@ def raw_fields(raw: Any, path: str | Path | None, guess_type: Callable[..., str]
     data = raw.get_data(picks=picks)
     data *= np.asarray(scales)[:, None]  # in place: one copy of the night, not two
     meas = _aware(raw.info.get("meas_date"))
+    if meas is not None and path is not None and path.suffix.lower() in (".edf", ".bdf"):
+        # MNE labels the EDF header's clock UTC; EDF stores local time (edf_channels.header_start_time)
+        meas = localize(meas.replace(tzinfo=None))
     warnings: list[str] = [f"dropped signal channel {d}: not a voltage unit" for d in dropped]
     if meas is None:
         meas = dt.datetime.fromtimestamp(0, dt.timezone.utc)

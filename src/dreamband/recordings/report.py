@@ -87,16 +87,15 @@ def _stages_from_annotations(rec: Recording) -> np.ndarray | None:
 
 
 def _edf_start(path: Path) -> dt.datetime | None:
-    """Start date/time from an EDF header (``dd.mm.yy`` / ``hh.mm.ss``), as UTC-labelled clock time."""
+    """Start date/time from an EDF header, in the local zone (:func:`~dreamband.recordings.edf_channels.header_start_time`)."""
+    from dreamband.recordings.edf_channels import header_start_time
+
     try:
         with open(path, "rb") as fh:
             head = fh.read(184)
-        d, m, y = (int(v) for v in head[168:176].decode("ascii").split("."))
-        hh, mm, ss = (int(v) for v in head[176:184].decode("ascii").split("."))
-    except (OSError, ValueError, UnicodeDecodeError):
+        return header_start_time(head[168:176].decode("ascii"), head[176:184].decode("ascii"))
+    except (OSError, UnicodeDecodeError):
         return None
-    year = 1900 + y if y >= 85 else 2000 + y
-    return dt.datetime(year, m, d, hh, mm, ss, tzinfo=dt.timezone.utc)
 
 
 #: what ``dreamband report`` reads, for its error messages
@@ -193,7 +192,7 @@ def build_report(path: str | Path) -> NightReport:
             if path.suffix.lower() in (".edf", ".bdf") and start is None:
                 start = _edf_start(path)
                 if start is not None:
-                    notes.append("clock times are the EDF header's (its time zone is not stored)")
+                    notes.append("clock times are the EDF header's, read in this machine's time zone (EDF stores none)")
     if stages.size < 2:
         raise ValueError(f"{path}: only {stages.size} staged epoch(s); a report needs at least two.")
     channel = None

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dreamband.recordings.edf_channels import mne_meas_date
 from dreamband.session.sleeper import brainflow_rows, read_hypnogram_file
 from dreamband.signal.simulate import SimulatedNight, simulate_night
 
@@ -50,7 +51,7 @@ def write_edf(night: SimulatedNight, path: str | Path, start_time: dt.datetime |
     info = mne.create_info(list(night.channel_names), night.sfreq, ch_types)
     raw = mne.io.RawArray(night.data * scale, info, verbose="error")
     start = start_time or dt.datetime(2024, 1, 1, 23, 0, tzinfo=dt.timezone.utc)
-    raw.set_meas_date(start.astimezone(dt.timezone.utc))
+    raw.set_meas_date(mne_meas_date(start))  # the EDF header gets the local clock time
     onsets, durations, descs = [], [], []
     for onset, dur, desc in night.stage_annotations():
         onsets.append(onset)
