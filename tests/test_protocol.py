@@ -88,6 +88,20 @@ def test_subject_folds_partition_the_subjects() -> None:
     assert protocol.subject_folds([4, 2], 5) == [[2], [4]]
 
 
+def test_hmm_emission_prior_is_the_one_the_trees_were_fitted_under() -> None:
+    from dreamband.session.training import CLASS_WEIGHTS
+
+    counts = np.array([400.0, 100.0, 800.0, 200.0, 300.0])
+    wp = protocol.weighted_prior(counts)
+    np.testing.assert_allclose(wp, counts * CLASS_WEIGHTS / np.sum(counts * CLASS_WEIGHTS))
+    assert wp[1] > counts[1] / counts.sum()  # N1 is weighted up, so the trees saw more of it
+    opts = protocol.post_options()
+    assert opts[0] == ("none", None, None) and opts[-1] == ("sequence", None, None)
+    assert {(w, pr) for k, w, pr in opts if k == "hmm"} == {(w, pr) for w in protocol.HMM_WEIGHTS
+                                                            for pr in protocol.HMM_PRIORS}
+    assert protocol.rounds_grid(250) == (50, 100, 150, 200, 250) and protocol.rounds_grid(6) == (2, 4, 6)
+
+
 def test_window_metrics_split_the_night() -> None:
     (d,) = prepare_nights([_night("SC4021E0", 2, 4)], "fpz", "random", seed=0)
     pred = d.y.copy()
@@ -112,6 +126,21 @@ def test_nested_cv_never_fits_on_the_held_out_subject(monkeypatch) -> None:
         return real_fit(train, *a, **k)
 
     monkeypatch.setattr(protocol, "fit_fold", spy)
+    current: dict[str, set[int]] = {}
+    real_choose, real_second = protocol.choose, protocol.fit_second_stage
+
+    def choose_spy(train, *a, **k):
+        current["train"] = {d.subject for d in train}
+        return real_choose(train, *a, **k)
+
+    second_fits: list[tuple[set[int], set[int]]] = []
+
+    def second_spy(nights, probs):
+        second_fits.append(({d.subject for d in nights}, set(current["train"])))
+        return real_second(nights, probs)
+
+    monkeypatch.setattr(protocol, "choose", choose_spy)
+    monkeypatch.setattr(protocol, "fit_second_stage", second_spy)
     logs: list[str] = []
     res = protocol.nested_cv(data, 1, ("scale-free", "normalised"), seed=0, num_rounds=6, inner_folds=2,
                              log=logs.append)
@@ -122,7 +151,15 @@ def test_nested_cv_never_fits_on_the_held_out_subject(monkeypatch) -> None:
         assert all(s not in f for f in fold_fits), (s, fold_fits)
         assert fold_fits[-1] == {0, 1, 2, 3} - {s}  # the outer fit: every other subject
         assert [len(f) for f in fold_fits[:4]] == [1, 1, 2, 2]  # inner fits: the other three minus an inner group
+    # the second stage is cross-fitted inside each inner CV (fitted on one inner group, scored on the other,
+    # for every variant x rounds) and, when chosen, refitted on the outer fold's training subjects only
+    inner = [f for f in second_fits if f[0] != f[1]]
+    assert len(inner) == 4 * 2 * 2 * 3 and all(f[0] < f[1] and len(f[0]) in (1, 2) for f in inner)
+    assert all(f[0] <= f[1] and len(f[1]) == 3 for f in second_fits)  # never the held-out subject
     assert len(res["choices"]) == 4 and all("selected" in c for c in res["choices"])
+    for c in res["choices"]:
+        steps = c["per_variant"]["scale-free"]["inner_by_step"]
+        assert {"none", "hmm", "sequence"} <= set(steps) and steps["hmm"]["prior"] in protocol.HMM_PRIORS
     fig = res["figures"]["selected"]["random"]
     assert fig["all"]["n"] == sum(len(d.y) for d in data["random"]) and fig["all"]["refused"] == 0
     assert fig["all"]["kappa"] > 0.6  # the synthetic stages are separable: the machinery learns
@@ -191,11 +228,16 @@ def generated_night():
 def test_shipped_model_is_the_protocols_choice_and_ignores_the_gain(name: str, generated_night) -> None:
     from dreamband.session.offline import stage_signal_batch
     from dreamband.signal.model import StagingModel
+    from dreamband.signal.sequence import PosteriorFilter
     from dreamband.signal.stages import UNSTAGED
 
     model = StagingModel.load(name)
     chosen = model.meta["selection"]["chosen"]  # what its inner CV chose is what it runs
-    assert model.meta["context"] == chosen["variant"] and model.meta["use_hmm"] == (chosen["hmm_weight"] is not None)
+    post = chosen.get("post", "none" if chosen["hmm_weight"] is None else "hmm")
+    assert model.meta["context"] == chosen["variant"] and PosteriorFilter(model).kind == post
+    if post == "hmm":
+        assert model.hmm_weight == chosen["hmm_weight"]
+    assert ("sequence" in model.meta) == (post == "sequence")
     assert model.n_trees == 5 * chosen["rounds"]
     assert (model.amplitude_reference is not None) == (chosen["variant"] == "normalised")
     assert len(model.meta["training"]["starts"]) == 16 and model.meta["cv"]["figures"]["selected"]["random"]

@@ -121,8 +121,8 @@ def _print_cv(model: StagingModel) -> None:
         sel = model.meta.get("selection", {}).get("chosen")
         if sel:
             hmm = "no HMM" if sel["hmm_weight"] is None else f"HMM weight {sel['hmm_weight']}"
-            print(f"  this model: {sel['variant']}, {sel['rounds']} rounds, {hmm} "
-                  f"(chosen by {model.meta['selection']['protocol']})")
+            label = model.meta["selection"].get("chosen_label", f"{sel['variant']}, {sel['rounds']} rounds, {hmm}")
+            print(f"  this model: {label} (chosen by {model.meta['selection']['protocol']})")
         return
     w = cv.get("hmm_weight_chosen")
     print(f"Cross-validated figures of {name} ({cv.get('protocol', 'leave-subjects-out')}; an older protocol: "

@@ -73,7 +73,6 @@ from dreamband.signal.detectors import ArousalDetector, ArousalReading
 from dreamband.signal.epochs import Epoch, EpochBuffer, all_finite, staging_feed
 from dreamband.signal.features import BASE_FEATURE_NAMES, base_features_many
 from dreamband.signal.filters import StreamingSosFilter
-from dreamband.signal.hmm import hmm_forward
 from dreamband.signal.quality import EpochQuality, assess_epoch, assess_epochs
 from dreamband.signal.stager import (
     Stager,
@@ -545,11 +544,7 @@ class SessionPipeline:
             rows = context_features(idx, base[idx].reshape(idx.size, -1), n_st, model.prior_mean, model.prior_var,
                                     model.scale_free, model.amplitude_reference)
             raw[idx] = model.predict_proba(rows)
-            if stager.use_hmm:
-                gaps = np.diff(idx, prepend=idx[0] - 1)
-                proba[idx] = hmm_forward(raw[idx], gaps, model.transition, model.class_prior, model.hmm_weight)
-            else:
-                proba[idx] = raw[idx]
+            proba[idx] = stager.post.night(raw[idx], np.diff(idx, prepend=idx[0] - 1))  # the live stager's steps
         stages = np.full(n_ep, UNSTAGED, dtype=np.int8)
         confidence = np.zeros(n_ep)
         if idx.size:

@@ -60,9 +60,9 @@ def lgbm_params(seed: int = 0, num_threads: int = 2) -> dict:
     }
 
 
-#: the most rounds a model may have, at learning rate 0.1; how many it keeps (50, 100 or 150) is
+#: the most rounds a model may have, at learning rate 0.1; how many it keeps (50, 100, ... 250) is
 #: chosen by inner cross-validation (session/protocol.py)
-NUM_ROUNDS = 150
+NUM_ROUNDS = 250
 #: "scale-free" variant: features that move with the gain are not used (columns zeroed for training, so no tree splits
 #: on them): Sleep-EDF's Fpz-Cz amplitude is not a headband's. The absolute log powers and their
 #: means, and the recipe's base ratios of floored log powers and Hjorth mobility (their

@@ -5,6 +5,11 @@ of epoch ``t``, ``prior`` the training class frequencies (so ``p_t / prior`` is 
 likelihood), ``A`` the 30-s transition matrix learned from expert hypnograms, ``gap`` the number
 of epochs since the previous staged one and ``w`` an emission weight (the classifier already
 sees the past through its context features, so a full weight would count it twice).
+
+Calibration: the trees are fitted with class weights, so the prior their posteriors carry is the
+weighted one; dividing by it (``prior`` = frequencies x weights) gives a calibrated scaled
+likelihood, and ``w`` acts as an inverse temperature. Which prior, which ``w`` and whether the
+HMM runs at all are chosen by the inner CV (:mod:`dreamband.session.protocol`).
 """
 
 from __future__ import annotations

@@ -278,7 +278,10 @@ class StagingModel:
     transition : ndarray, shape (5, 5)
         HMM transition probabilities between consecutive 30-s epochs (rows: from).
     class_prior : ndarray, shape (5,)
-        Training class frequencies (the HMM divides the classifier posterior by them).
+        The HMM's emission prior (the classifier posterior is divided by it) and its state at
+        session start: for models trained under issue 13's item 6, the prior the trees were
+        fitted under (training frequencies x CLASS_WEIGHTS) or the plain frequencies, whichever
+        the inner CV chose (``meta["hmm_prior"]``); older models: the plain frequencies.
     hmm_weight : float
         Exponent on the scaled emission in the HMM forward pass (0 = ignore classifier).
     meta : dict

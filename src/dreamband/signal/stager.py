@@ -1,7 +1,9 @@
 """The live, causal sleep stager: one 30-s epoch in, a stage (or UNSTAGED with reasons) out.
 
 Per epoch: base features (Numba) -> causal context (:mod:`~dreamband.signal.context`, the very
-code training used) -> trees (Numba) -> HMM forward step (Numba). Only the past is used.
+code training used) -> trees (Numba) -> the causal step the model's inner CV chose: an HMM forward
+step, a second stage over the trees' past posteriors (:mod:`~dreamband.signal.sequence`), or
+nothing (Numba). Only the past is used.
 """
 
 from __future__ import annotations
@@ -25,6 +27,13 @@ from dreamband.signal.hmm import hmm_forward_step
 from dreamband.signal.model import StagingModel, warmup_model
 from dreamband.signal.quality import EpochQuality, warmup_quality
 from dreamband.signal.resample import warmup_resample
+from dreamband.signal.sequence import (
+    SEQUENCE_DECAYS,
+    PosteriorFilter,
+    n_inputs,
+    new_state,
+    sequence_step,
+)
 from dreamband.signal.stages import N_STAGES, UNSTAGED
 
 #: shipped model per number of staging channels
@@ -319,6 +328,8 @@ def warmup() -> None:
     movement_gate_night(np.zeros((1, 1)), np.ones(1, dtype=bool))
     staging_finite_ptp(np.zeros((1, 1, 4)))
     hmm_forward_step(np.full(N_STAGES, 0.2), np.eye(N_STAGES), np.full(N_STAGES, 0.2), np.full(N_STAGES, 0.2), 1.0)
+    sequence_step(new_state(N_STAGES), np.full(N_STAGES, 0.2), 1, np.zeros((n_inputs(N_STAGES), N_STAGES)),
+                  np.zeros(N_STAGES), SEQUENCE_DECAYS)
 
 
 class Stager:
@@ -331,8 +342,9 @@ class Stager:
     n_channels : int
         Rows of ``staging_v`` given to :meth:`stage` (must equal the model's channel count).
     use_hmm : bool, optional
-        Apply the HMM forward pass (default: what the model's cross-validation chose, its
-        ``use_hmm`` metadata).
+        Apply the causal step after the trees (default: what the model's inner CV chose, its
+        ``post`` metadata; True with a model that chose nothing runs the HMM; see
+        :class:`~dreamband.signal.sequence.PosteriorFilter`).
     """
 
     @classmethod
@@ -361,28 +373,23 @@ class Stager:
             )
         self.model = model
         self.n_channels = int(n_channels)
-        self.use_hmm = bool(model.meta.get("use_hmm", True)) if use_hmm is None else bool(use_hmm)
+        #: the causal step after the trees that the model's inner CV chose (HMM, second stage or none)
+        self.post = PosteriorFilter(model, use_hmm)
+        self.use_hmm = self.post.kind != "none"
         self._context = CausalContext(model.n_channels, model.prior_mean, model.prior_var, model.scale_free,
                                       model.amplitude_reference)
         self._gate = MovementGate()
-        self._trans_pow: dict[int, np.ndarray] = {}
-        self._alpha = model.class_prior.astype(np.float64).copy()
         self._last_staged = -1
         self._next_index = 0
         self._feature_keys = [f"{ch}_{n}" for ch in model.channels for n in BASE_FEATURE_NAMES]
 
     def reset(self) -> None:
-        """Start a new session (forget the running normalisation and the HMM state)."""
+        """Start a new session (forget the running normalisation and the HMM / sequence state)."""
         self._context.reset()
         self._gate.reset()
-        self._alpha = self.model.class_prior.astype(np.float64).copy()
+        self.post.reset()
         self._last_staged = -1
         self._next_index = 0
-
-    def _transition(self, gap: int) -> np.ndarray:
-        if gap not in self._trans_pow:
-            self._trans_pow[gap] = np.ascontiguousarray(np.linalg.matrix_power(self.model.transition, gap))
-        return self._trans_pow[gap]
 
     def _unstaged(self, index: int, reasons: list[str], feats: dict[str, float], quality_ok: bool) -> StageResult:
         return StageResult(UNSTAGED, np.full(N_STAGES, np.nan), 0.0, feats, quality_ok, tuple(reasons), index)
@@ -453,10 +460,7 @@ class Stager:
         row = self._context.update(index, base)
         raw = self.model.predict_proba(row)[0]
         if self.use_hmm:
-            gap = index - self._last_staged if self._last_staged >= 0 else 1
-            self._alpha = hmm_forward_step(self._alpha, self._transition(gap), raw, self.model.class_prior,
-                                           self.model.hmm_weight)
-            proba = self._alpha.copy()
+            proba = self.post.step(raw, index - self._last_staged if self._last_staged >= 0 else 1)
         else:
             proba = raw
         self._last_staged = index
