@@ -78,6 +78,7 @@ def test_line_fraction_kernel_equals_reference(sfreq: float) -> None:
     x[4] = 0.0  # no power at all
     x[5, ::3] = np.inf
     got, ref = _line_fraction(x, sfreq), _line_fraction_reference(x, sfreq)
-    np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-15)
+    # the kernel's FFT is single precision (the reference's double): a share in [0, 1] within 1e-6
+    np.testing.assert_allclose(got, ref, rtol=0, atol=1e-6)
     if sfreq >= 104:
         assert got[1] > 0.7 and got[2] > 0.25 and got[0] < 0.1 and got[4] == 0.0
