@@ -25,6 +25,21 @@ def test_resample_equals_scipy_on_random_signals(sfreq: float) -> None:
     np.testing.assert_allclose(got, ref, rtol=0, atol=1e-12 * np.max(np.abs(ref)))
 
 
+@pytest.mark.parametrize("sfreq", [125.0, 200.0, 250.0, 256.0, 512.0, 1000.0])
+def test_single_precision_resample_is_within_float32_rounding_of_scipy(sfreq: float) -> None:
+    """The float32 kernel (the streaming resampler's) against SciPy's float64 resample_poly."""
+    rng = np.random.default_rng(int(sfreq) + 1)
+    up, down = rational_factors(sfreq, 100.0)
+    x = rng.standard_normal((3, int(sfreq * 30))) * 20.0
+    x[1] += 200.0 * np.sin(2 * np.pi * 0.5 * np.arange(x.shape[1]) / sfreq)  # slow, large swings
+    ref = resample_poly_reference(x, up, down)
+    got = resample_poly_rows(x, up, down, single=True)
+    assert got.dtype == np.float32 and got.shape == ref.shape == (3, 3000)
+    err = np.abs(got - ref).max(axis=1) / np.abs(x).max(axis=1)
+    assert err.max() < 2e-6  # float32 rounding of the input, the taps and ~50 sums
+    assert err.max() > 1e-12  # it is single precision (not the float64 kernel by mistake)
+
+
 @pytest.mark.parametrize(("up", "down"), [(2, 5), (4, 5), (25, 64), (2, 1), (1, 3), (3, 2), (6, 4)])
 @pytest.mark.parametrize("n", [1, 2, 7, 40, 333])
 def test_resample_short_and_odd_lengths(up: int, down: int, n: int) -> None:
@@ -33,6 +48,8 @@ def test_resample_short_and_odd_lengths(up: int, down: int, n: int) -> None:
     got = resample_poly_rows(x, up, down)
     assert got.shape == ref.shape
     np.testing.assert_allclose(got, ref, rtol=0, atol=1e-12 * max(1.0, np.max(np.abs(ref))))
+    single = resample_poly_rows(x, up, down, single=True)
+    np.testing.assert_allclose(single, ref, rtol=0, atol=2e-6 * max(1.0, np.max(np.abs(x))))
 
 
 def test_resample_identity_and_bad_input() -> None:
@@ -67,7 +84,9 @@ def test_epoch_buffer_staging_rows_resamples_only_those() -> None:
         assert b.staging_v.shape == (2, 3000)
         np.testing.assert_array_equal(b.staging_v, a.staging_v[[2, 0]])
         np.testing.assert_array_equal(b.data_uv, a.data_uv)
-        np.testing.assert_allclose(a.staging_v, ref[:, 3000 * k : 3000 * (k + 1)], rtol=0, atol=1e-18)
+        # the streaming resampler is single precision: within 2e-6 of the input's scale, in volts
+        np.testing.assert_allclose(a.staging_v, ref[:, 3000 * k : 3000 * (k + 1)], rtol=0,
+                                   atol=2e-6 * np.abs(x).max() * 1e-6)
     with pytest.raises(ValueError, match="staging_rows"):
         EpochBuffer(250.0, 4, staging_rows=[4])
 

@@ -69,6 +69,14 @@ def _phase_taps(up: int, down: int) -> tuple[np.ndarray, np.ndarray, int]:
     return taps, n_taps, half_len
 
 
+@lru_cache(maxsize=32)
+def _phase_taps_single(up: int, down: int) -> np.ndarray:
+    """:func:`_phase_taps`' taps rounded to float32 (read-only, cached)."""
+    taps = _phase_taps(up, down)[0].astype(np.float32)
+    taps.flags.writeable = False
+    return taps
+
+
 @njit(cache=True)
 def _axpy4(acc: np.ndarray, s: np.ndarray, nq: int, o0: int, o1: int, o2: int, o3: int,
            g0: float, g1: float, g2: float, g3: float) -> None:
@@ -84,14 +92,17 @@ def _axpy4(acc: np.ndarray, s: np.ndarray, nq: int, o0: int, o1: int, o2: int, o
 
 @njit(cache=True)
 def _resample_poly_kernel(x: np.ndarray, taps: np.ndarray, n_taps: np.ndarray, up: int, down: int,
-                          half_len: int, out: np.ndarray) -> None:
-    """Polyphase resampling of every row of ``x`` (m, n_in) into ``out`` (m, n_out); zero padding."""
+                          half_len: int, out: np.ndarray, streams: np.ndarray, acc: np.ndarray) -> None:
+    """Polyphase resampling of every row of ``x`` (m, n_in) into ``out`` (m, n_out); zero padding.
+
+    ``streams`` (zeros, :func:`_kernel_buffers`) and ``acc`` are work space of the same dtype
+    as ``x``, ``taps`` and ``out`` (float64, or float32: the same code compiled for single
+    precision, twice the SIMD lanes).
+    """
     n_rows, n_in = x.shape
     n_out = out.shape[1]
     pad = taps.shape[1] + down
-    n_str = (n_in + 2 * pad + down - 1) // down
-    streams = np.zeros(down * n_str)  # stream j (input samples j, j + down, ...) at offset j * n_str
-    acc = np.empty((n_out + up - 1) // up)
+    n_str = (n_in + 2 * pad + down - 1) // down  # stream j (input samples j, j + down, ...) at j * n_str
     for r in range(n_rows):
         for j in range(down):  # padded sample kk = nn * down + j is input sample kk - pad
             base = j * n_str
@@ -134,7 +145,15 @@ def _resample_poly_kernel(x: np.ndarray, taps: np.ndarray, n_taps: np.ndarray, u
                 out[r, i0 + q * up] = acc[q]
 
 
-def resample_poly_rows(x: np.ndarray, up: int, down: int) -> np.ndarray:
+def _kernel_buffers(n_in: int, n_out: int, n_taps_max: int, up: int, down: int,
+                    dtype: type) -> tuple[np.ndarray, np.ndarray]:
+    """Work space of :func:`_resample_poly_kernel`: the zero-padded input streams and one phase's sums."""
+    pad = n_taps_max + down
+    n_str = (n_in + 2 * pad + down - 1) // down
+    return np.zeros(down * n_str, dtype=dtype), np.empty((n_out + up - 1) // up, dtype=dtype)
+
+
+def resample_poly_rows(x: np.ndarray, up: int, down: int, single: bool = False) -> np.ndarray:
     """Resample every row of ``x`` by ``up / down`` (Numba), as ``resample_poly(x, up, down, axis=1)``.
 
     Parameters
@@ -143,12 +162,17 @@ def resample_poly_rows(x: np.ndarray, up: int, down: int) -> np.ndarray:
         Finite samples (any unit; NaN spreads over the filter length as in SciPy).
     up, down : int
         Positive integers (reduced by their gcd here).
+    single : bool
+        Compute in float32 (the input and the taps rounded to float32, the sums in float32; about
+        half the CPU, relative error ~1e-6 of the signal's scale). Default: float64, the same
+        products in the same order as SciPy.
 
     Returns
     -------
-    ndarray, shape (n_rows, ceil(n_samples * up / down))
+    ndarray, shape (n_rows, ceil(n_samples * up / down)), float64 (float32 when ``single``)
     """
-    x = np.ascontiguousarray(x, dtype=np.float64)
+    dtype = np.float32 if single else np.float64
+    x = np.ascontiguousarray(x, dtype=dtype)
     if x.ndim != 2:
         raise ValueError(f"resample_poly_rows takes (n_rows, n_samples), got shape {x.shape}.")
     up, down = int(up), int(down)
@@ -159,11 +183,14 @@ def resample_poly_rows(x: np.ndarray, up: int, down: int) -> np.ndarray:
     if up == down == 1:
         return x.copy()
     n_out = -(-x.shape[1] * up // down)
-    out = np.empty((x.shape[0], n_out))
+    out = np.empty((x.shape[0], n_out), dtype=dtype)
     if x.shape[1] == 0 or x.shape[0] == 0:
         return out
     taps, n_taps, half_len = _phase_taps(up, down)
-    _resample_poly_kernel(x, taps, n_taps, up, down, half_len, out)
+    if single:
+        taps = _phase_taps_single(up, down)
+    streams, acc = _kernel_buffers(x.shape[1], n_out, taps.shape[1], up, down, dtype)
+    _resample_poly_kernel(x, taps, n_taps, up, down, half_len, out, streams, acc)
     return out
 
 
@@ -178,5 +205,6 @@ def resample_poly_reference(x: np.ndarray, up: int, down: int) -> np.ndarray:
 
 
 def warmup_resample() -> None:
-    """Compile the resampling kernel."""
+    """Compile the resampling kernel (double and single precision)."""
     resample_poly_rows(np.zeros((1, 50)), 2, 5)
+    resample_poly_rows(np.zeros((1, 50)), 2, 5, single=True)
