@@ -1,4 +1,4 @@
-"""Base features: Numba kernel == SciPy reference recipe, on random and real signals."""
+"""Base features: Numba kernel == SciPy reference recipe (within 1e-6: the kernel's FFT is float32), on random and real signals."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def test_random_signals_match_reference() -> None:
     for scale in (1e-6, 2e-5, 1e-4, 1.0):
         for _ in range(5):
             x = rng.standard_normal(3000) * scale + scale * np.sin(np.arange(3000) * rng.uniform(0.01, 3))
-            np.testing.assert_allclose(base_features(x), base_features_reference(x), rtol=0, atol=1e-9)
+            np.testing.assert_allclose(base_features(x), base_features_reference(x), rtol=0, atol=1e-6)
 
 
 def test_batch_equals_single() -> None:
@@ -73,7 +73,7 @@ def test_a_sine_on_an_fft_bin_gives_the_closed_form_values() -> None:
             "theta_alpha": floor / (alpha + 1e-10), "alpha_delta": alpha / (floor + 1e-10),
             "hjorth_activity": np.log(amp**2 / 2 + 1e-10)}
     for name, value in want.items():
-        assert got[BASE_FEATURE_NAMES.index(name)] == pytest.approx(value, rel=1e-12, abs=1e-12), name
+        assert got[BASE_FEATURE_NAMES.index(name)] == pytest.approx(value, rel=0, abs=1e-6), name
     # mobility of a sampled sine: 2 sin(pi f / fs) = 2 sin(pi / 8), shrunk by the recipe's 1e-10 in
     # the denominator (not small next to A^2 / 2 = 8e-10 V^2), up to the 2999-sample edge (< 1e-3)
     mob = got[BASE_FEATURE_NAMES.index("hjorth_mobility")]
@@ -88,7 +88,7 @@ def test_real_epochs_equal_a_numpy_only_welch(shared_datasets: Path) -> None:
     sig = np.loadtxt(shared_datasets / "dreams-spindles" / "excerpt1.txt", skiprows=1)[: 100 * 300] * 1e-6
     epochs += [sig[i * 3000 : (i + 1) * 3000] for i in range(10)]  # excerpt 1 is at 100 Hz
     for x in epochs:
-        np.testing.assert_allclose(base_features(x), _numpy_welch_features(x), rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(base_features(x), _numpy_welch_features(x), rtol=0, atol=1e-6)
 
 
 def test_sleep_edf_columns_follow_the_recipe(shared_datasets: Path) -> None:
@@ -110,16 +110,16 @@ def test_real_dreams_and_yasa_match_reference(shared_datasets: Path) -> None:
     epochs = np.stack([resample_to_staging(sig[None, i * 6000 : (i + 1) * 6000], 200.0)[0] for i in range(10)])
     batch = base_features_many(epochs)
     for e in range(10):
-        np.testing.assert_allclose(batch[e], base_features_reference(epochs[e]), rtol=0, atol=1e-9)
+        np.testing.assert_allclose(batch[e], base_features_reference(epochs[e]), rtol=0, atol=1e-6)
     y = shared_datasets / "yasa-snippets"
     n2 = np.loadtxt(y / "data_N2_spindles_15sec_200Hz.txt")  # 15 s at 200 Hz: tile to 30 s
     v = resample_to_staging(np.tile(n2, 2)[None, :], 200.0)[0]
-    np.testing.assert_allclose(base_features(v), base_features_reference(v), rtol=0, atol=1e-9)
+    np.testing.assert_allclose(base_features(v), base_features_reference(v), rtol=0, atol=1e-6)
     eog = np.load(y / "data_EOGs_REM_256Hz.npz")["data"][:, : 7680 * 3]
     for k in range(3):
         v = resample_to_staging(eog[:, k * 7680 : (k + 1) * 7680], 256.0)
         for c in range(2):
-            np.testing.assert_allclose(base_features(v[c]), base_features_reference(v[c]), rtol=0, atol=1e-9)
+            np.testing.assert_allclose(base_features(v[c]), base_features_reference(v[c]), rtol=0, atol=1e-6)
 
 
 def test_many_chunks_equal_single_epochs_and_reference() -> None:
@@ -130,5 +130,5 @@ def test_many_chunks_equal_single_epochs_and_reference() -> None:
     many = base_features_many(x)
     for e in (0, 1, 63, 64, 65, 100, 149):
         np.testing.assert_array_equal(many[e], base_features(x[e]))
-        np.testing.assert_allclose(many[e], base_features_reference(x[e]), rtol=0, atol=1e-9)
+        np.testing.assert_allclose(many[e], base_features_reference(x[e]), rtol=0, atol=1e-6)
     assert np.all(np.isnan(many[17])) and np.all(np.isfinite(np.delete(many, 17, axis=0)))
