@@ -42,7 +42,8 @@ def test_conditioner_one_block_equals_many_chunks() -> None:
     # SciPy reference: sosfilt from the first sample's steady state
     sos = conditioning_sos(250.0)
     ref, _ = sps.sosfilt(sos, x[0], zi=sps.sosfilt_zi(sos) * x[0, 0])
-    np.testing.assert_allclose(whole[0], ref, rtol=0, atol=1e-8)
+    # to rounding of the 50-mV offset (the kernel's sums are reassociated: filters.py)
+    np.testing.assert_allclose(whole[0], ref, rtol=0, atol=1e-11 * np.abs(x[0]).max())
 
 
 def test_offset_gives_no_startup_step_and_mains_is_notched() -> None:

@@ -1,7 +1,12 @@
 """Streaming IIR filters with carried state: one block gives the same output as many chunks.
 
-The kernel is a cascade of biquads in transposed direct form II, exactly what
-:func:`scipy.signal.sosfilt` computes, in Numba. A NaN input sample (a sample lost in
+The kernel is a cascade of biquads in transposed direct form II, what
+:func:`scipy.signal.sosfilt` computes, in Numba, with one sum reassociated: the first state is
+``(b1 x + z1) - a1 y`` instead of SciPy's ``(b1 x - a1 y) + z1``, so the recursion's critical
+path (y -> state -> next y) is a multiply and two adds instead of a multiply and three (the
+conditioning filter is latency-bound: 32 -> 27 ms CPU for an 8-h night at 250 Hz). The same
+formula at every sample, so one block still equals many chunks bit for bit; equal to SciPy to
+rounding (~5e-13 of the input's scale, tested). A NaN input sample (a sample lost in
 transmission) gives a NaN output sample but does not enter the state: the filter is fed the
 last finite input of that channel instead, so one lost sample never poisons the state.
 """
@@ -34,7 +39,7 @@ def _sosfilt_nan_safe(sos: np.ndarray, x: np.ndarray, zi: np.ndarray, last: np.n
                 a1 = sos[s, 4]
                 a2 = sos[s, 5]
                 out = b0 * v + zi[c, s, 0]
-                zi[c, s, 0] = b1 * v - a1 * out + zi[c, s, 1]
+                zi[c, s, 0] = (b1 * v + zi[c, s, 1]) - a1 * out
                 zi[c, s, 1] = b2 * v - a2 * out
                 v = out
             y[c, i] = np.nan if lost else v
@@ -45,7 +50,8 @@ def _sosfilt_nan_safe(sos: np.ndarray, x: np.ndarray, zi: np.ndarray, last: np.n
 def _sosfilt3_nan_safe(sos: np.ndarray, x: np.ndarray, zi: np.ndarray, last: np.ndarray) -> np.ndarray:
     """:func:`_sosfilt_nan_safe` for 1 to 3 sections, the state held in locals (registers).
 
-    The same products and sums in the same order as the general kernel, so the same bits; the
+    The same products and sums in the same order as the general kernel (including its
+    reassociated first state, see the module docstring), so the same bits; the
     state is loaded once per channel and stored once at the end instead of at every sample
     (which put a store-to-load round trip on the recursion's critical path).
     """
@@ -81,17 +87,17 @@ def _sosfilt3_nan_safe(sos: np.ndarray, x: np.ndarray, zi: np.ndarray, last: np.
             else:
                 lastc = v
             out = b00 * v + z00
-            z00 = b01 * v - a01 * out + z01
+            z00 = (b01 * v + z01) - a01 * out
             z01 = b02 * v - a02 * out
             v = out
             if n_sec > 1:
                 out = b10 * v + z10
-                z10 = b11 * v - a11 * out + z11
+                z10 = (b11 * v + z11) - a11 * out
                 z11 = b12 * v - a12 * out
                 v = out
                 if n_sec > 2:
                     out = b20 * v + z20
-                    z20 = b21 * v - a21 * out + z21
+                    z20 = (b21 * v + z21) - a21 * out
                     z21 = b22 * v - a22 * out
                     v = out
             yc[i] = np.nan if lost else v
