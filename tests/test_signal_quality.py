@@ -82,3 +82,36 @@ def test_line_fraction_kernel_equals_reference(sfreq: float) -> None:
     np.testing.assert_allclose(got, ref, rtol=0, atol=1e-6)
     if sfreq >= 104:
         assert got[1] > 0.7 and got[2] > 0.25 and got[0] < 0.1 and got[4] == 0.0
+
+
+def test_vectorised_good_test_equals_decide_on_every_status() -> None:
+    """assess_epochs' fast path (every channel good) gives what _decide says, row by row."""
+    from dreamband.signal.quality import QualityThresholds, _channel_stats, _decide, _good_rows
+
+    rng = np.random.default_rng(11)
+    sfreq, n = 250.0, 7500
+    t = np.arange(n) / sfreq
+    rows = [rng.standard_normal(n) * 20.0 for _ in range(4)]
+    rows.append(rng.standard_normal(n) * 20.0 + 300.0 * np.sin(2 * np.pi * 50.0 * t))  # off-head
+    rows.append(rng.standard_normal(n) * 20.0 + 25.0 * np.sin(2 * np.pi * 60.0 * t))  # line-noise
+    rows.append(np.full(n, 3.0))  # flat
+    rows.append(rng.standard_normal(n) * 600.0)  # huge
+    noisy = rng.standard_normal(n) * 20.0
+    noisy[1000:1010] += 900.0
+    rows.append(noisy)
+    clipped = np.clip(rng.standard_normal(n) * 40.0, -50.0, 50.0)
+    rows.append(clipped)
+    lost = rng.standard_normal(n) * 20.0
+    lost[:1000] = np.nan
+    rows.append(lost)
+    rows.append(np.full(n, 190_000.0) + rng.standard_normal(n))  # railed
+    x = np.stack(rows)
+    th = QualityThresholds()
+    st = _channel_stats(x, sfreq, th)
+    good = _good_rows(st, th)
+    decided = [_decide(st, r, th)[0] for r in range(x.shape[0])]
+    assert good.tolist() == [d == "good" for d in decided]
+    assert {"good", "off-head", "line-noise", "flat", "huge", "noisy", "clipped", "lost", "railed"} <= set(decided)
+    many = assess_epochs(x.reshape(x.shape[0], 1, n), sfreq, ["a"])
+    assert [q.status["a"] for q in many] == decided
+    assert all(q.ok == (d in ("good", "noisy", "line-noise")) for q, d in zip(many, decided, strict=True))
