@@ -2,7 +2,7 @@
 
 Before: the writers put the start's own clock (ours) or its UTC clock (MNE's) in the header, and
 every reader labelled the header's clock UTC. A night recorded at 23:00 in New York read back
-as 23:00 UTC (18:00 local): replays and reports were off by the zone's offset, and a smart
+as 23:00 UTC (19:00 local): replays and reports were off by the zone's offset, and a smart
 alarm replayed from the archive fired hours off. Each test runs with the machine's zone set to
 America/New_York (a zone where UTC-labelled clocks are visibly wrong).
 """
