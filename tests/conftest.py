@@ -7,7 +7,10 @@ folder is absent (a user's machine does not have it).
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -34,3 +37,19 @@ def shared_datasets() -> Path:
     if path is None:
         pytest.skip("../shared/datasets is not present on this machine")
     return path
+
+
+@pytest.fixture
+def machine_zone(monkeypatch) -> Iterator[Callable[[str], ZoneInfo]]:
+    """Set the machine's local zone for the test: ``machine_zone("Europe/Paris")`` sets ``TZ``
+    (what ``local_zone()`` and ``datetime.now().astimezone()`` read) and returns the zone; the
+    zone before the test is back after it."""
+
+    def set_zone(name: str) -> ZoneInfo:
+        monkeypatch.setenv("TZ", name)
+        time.tzset()
+        return ZoneInfo(name)
+
+    yield set_zone
+    monkeypatch.undo()
+    time.tzset()

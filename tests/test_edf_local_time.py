@@ -10,7 +10,6 @@ America/New_York (a zone where UTC-labelled clocks are visibly wrong).
 from __future__ import annotations
 
 import datetime as dt
-import time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -32,13 +31,9 @@ START = dt.datetime(2026, 10, 31, 23, 0, tzinfo=NEW_YORK)
 
 
 @pytest.fixture
-def new_york(monkeypatch):
+def new_york(machine_zone):
     """The machine's local zone is America/New_York for the test."""
-    monkeypatch.setenv("TZ", "America/New_York")
-    time.tzset()
-    yield NEW_YORK
-    monkeypatch.undo()
-    time.tzset()
+    return machine_zone("America/New_York")
 
 
 def _header_fields(path: Path) -> tuple[str, str]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import time
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -20,13 +19,9 @@ PARIS = ZoneInfo("Europe/Paris")
 
 
 @pytest.fixture
-def paris(monkeypatch):
+def paris(machine_zone):
     """The machine's local zone is Europe/Paris for the test."""
-    monkeypatch.setenv("TZ", "Europe/Paris")
-    time.tzset()
-    yield PARIS
-    monkeypatch.undo()
-    time.tzset()
+    return machine_zone("Europe/Paris")
 
 
 def test_local_zone_has_rules(paris):
